@@ -1,0 +1,1 @@
+//! # strata — an embeddable storage engine

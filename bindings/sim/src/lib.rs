@@ -1,0 +1,1 @@
+//! # strata-sim — a deterministic world for Strata's core
