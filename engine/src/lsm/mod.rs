@@ -12,6 +12,8 @@
 //! * [`cache`] — the block cache with a byte budget.
 pub mod batch;
 pub mod error;
+pub mod frame;
 pub mod io;
 pub mod key;
 pub mod varint;
+pub mod wal;
