@@ -15,5 +15,7 @@ pub mod error;
 pub mod frame;
 pub mod io;
 pub mod key;
+pub mod manifest;
+pub mod sstable;
 pub mod varint;
 pub mod wal;
