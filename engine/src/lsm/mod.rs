@@ -9,10 +9,12 @@
 //! * [`wal`] — WAL file header, record encoding and recovery scan.
 //! * [`sstable`] — SST blocks, bloom filters, builder and reader.
 //! * [`manifest`] — version edits and the manifest log.
+//! * [`hash`] — a deterministic 64-bit hash (bloom filters, the block cache).
 //! * [`cache`] — the block cache with a byte budget.
 pub mod batch;
 pub mod error;
 pub mod frame;
+pub mod hash;
 pub mod io;
 pub mod key;
 pub mod manifest;

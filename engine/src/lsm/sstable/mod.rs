@@ -9,6 +9,11 @@
 //! block (same format) maps each data block's last key to its handle; the filter is a bloom
 //! filter over user keys; the props block is postcard-encoded [`TableProps`]; the fixed-length
 //! footer locates the rest. Byte layouts are in `engine/docs/format.md`.
+pub mod block;
+pub mod bloom;
+
+pub use block::{Block, BlockCursor};
+
 use super::key;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};

@@ -1,0 +1,845 @@
+//! Blocks: prefix-compressed runs of `(internal key, value)` entries with restart points.
+//!
+//! ```text
+//! block    := contents | crc32(contents): u32 LE
+//! contents := entry* | restart: u32 LE × n | n: u32 LE
+//! entry    := shared: varint | unshared: varint | value_len: varint | key[shared..] | value
+//! ```
+//!
+//! An entry's key is the previous key's first `shared` bytes followed by its own `unshared`
+//! bytes. Every `restart_interval`-th entry is a *restart point*: it stores its whole key
+//! (`shared = 0`) and its offset is listed in the restart array, so a reader can binary-search
+//! the restart points and walk back by restarting from the previous one, as LevelDB does. Keys
+//! are encoded internal keys in strictly increasing [`cmp_internal`](key::cmp_internal) order.
+//!
+//! [`Block::decode`] checks the crc and walks every entry once, so a decoded block is known to
+//! be well formed and its cursors never fail afterwards.
+use super::BlockHandle;
+use crate::lsm::error::Error;
+use crate::lsm::io::FileName;
+use crate::lsm::key;
+use crate::lsm::varint;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+use core::ops::Range;
+
+/// A decoded, checksum-verified and fully validated block. Clones share the bytes.
+#[derive(Clone)]
+pub struct Block {
+    /// The block as read: contents followed by the crc.
+    data: Arc<Vec<u8>>,
+    /// Offset of the restart array (= end of the entries).
+    restarts_off: usize,
+    /// Number of restart points (at least one).
+    num_restarts: usize,
+}
+
+impl core::fmt::Debug for Block {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Block")
+            .field("len", &self.data.len())
+            .field("restarts", &self.num_restarts)
+            .finish()
+    }
+}
+
+impl Block {
+    /// Checks and decodes a data block read from `file` at `handle`. `raw` must be exactly the
+    /// `handle.len` bytes (contents and crc). Errors are [`Error::Corruption`] at `handle.offset`.
+    pub fn decode(file: FileName, handle: BlockHandle, raw: Vec<u8>) -> Result<Block, Error> {
+        Self::decode_checked(raw, handle.len, true)
+            .map_err(|reason| Error::Corruption { file, offset: handle.offset, reason })
+    }
+
+    /// [`decode`](Self::decode) with a plain reason; `data_block` also requires every trailer to
+    /// carry a known value kind (index separators do not).
+    pub(crate) fn decode_checked(
+        raw: Vec<u8>,
+        expected_len: u32,
+        data_block: bool,
+    ) -> Result<Block, &'static str> {
+        if raw.len() != expected_len as usize {
+            return Err("block length does not match its handle");
+        }
+        let contents_len = check_crc(&raw)?.len();
+        if contents_len < 4 {
+            return Err("block too short for its restart count");
+        }
+        let num_restarts = read_u32(&raw, contents_len - 4) as usize;
+        if num_restarts == 0 {
+            return Err("block has no restart points");
+        }
+        let restarts_off = num_restarts
+            .checked_mul(4)
+            .and_then(|r| contents_len.checked_sub(4 + r))
+            .ok_or("block restart array overruns the block")?;
+        let block = Block { data: Arc::new(raw), restarts_off, num_restarts };
+        block.validate(data_block)?;
+        Ok(block)
+    }
+
+    /// Bytes this block holds in memory, for cache accounting.
+    pub fn charge(&self) -> usize {
+        self.data.capacity() + core::mem::size_of::<Block>() + 2 * core::mem::size_of::<usize>()
+    }
+
+    /// The newest entry of `user_key` whose sequence number is at most `max_seq`:
+    /// `(trailer, value)`, or `None` when the block holds no such entry.
+    pub fn get(&self, user_key: &[u8], max_seq: u64) -> Option<(u64, &[u8])> {
+        let target = (max_seq.min(key::MAX_SEQ) << 8) | 0xff;
+        let mut pos = Pos::default();
+        self.seek_pos(&mut pos, user_key, target);
+        if !pos.valid(self) {
+            return None;
+        }
+        let (found, trailer) = key::split_internal(pos.key.as_slice())?;
+        if found != user_key {
+            return None;
+        }
+        Some((trailer, &self.data[pos.value.clone()]))
+    }
+
+    /// A cursor over this block, not yet positioned (call a `seek*` first).
+    pub fn cursor(&self) -> BlockCursor {
+        let pos = Pos { cur: self.restarts_off, next: self.restarts_off, ..Pos::default() };
+        BlockCursor { block: self.clone(), pos }
+    }
+
+    /// Number of entries (walks the block).
+    pub fn len(&self) -> usize {
+        let mut pos = Pos::default();
+        self.to_restart(&mut pos, 0);
+        let mut n = 0;
+        while self.parse_next(&mut pos) {
+            n += 1;
+        }
+        n
+    }
+
+    /// Always false: a decoded block holds at least one entry.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    fn restart_point(&self, i: usize) -> usize {
+        read_u32(&self.data, self.restarts_off + 4 * i) as usize
+    }
+
+    /// Walks every entry once: varints and lengths in bounds, restart points on entry
+    /// boundaries with `shared = 0`, keys long enough to be internal keys and strictly
+    /// increasing.
+    fn validate(&self, data_block: bool) -> Result<(), &'static str> {
+        let data = &self.data[..self.restarts_off];
+        let mut prev: Vec<u8> = Vec::new();
+        let mut key: Vec<u8> = Vec::new();
+        let mut next_restart = 0;
+        let mut off = 0;
+        while off < data.len() {
+            let e = decode_entry(data, off).ok_or("block entry overruns the block")?;
+            if next_restart < self.num_restarts && self.restart_point(next_restart) == off {
+                if e.shared != 0 {
+                    return Err("block restart point has a shared prefix");
+                }
+                next_restart += 1;
+            } else if next_restart < self.num_restarts && self.restart_point(next_restart) < off {
+                return Err("block restart point is not on an entry boundary");
+            } else if off == 0 {
+                return Err("block does not start with a restart point");
+            }
+            if e.shared > prev.len() {
+                return Err("block entry shares more than the previous key");
+            }
+            key.clear();
+            key.extend_from_slice(&prev[..e.shared]);
+            key.extend_from_slice(&data[e.suffix.clone()]);
+            let Some((_, trailer)) = key::split_internal(&key) else {
+                return Err("block key shorter than a trailer");
+            };
+            if data_block && key::split_trailer(trailer).is_none() {
+                return Err("block key has an unknown value kind");
+            }
+            if off != 0 && key::cmp_internal(&prev, &key) != Ordering::Less {
+                return Err("block keys out of order");
+            }
+            core::mem::swap(&mut prev, &mut key);
+            off = e.value.end;
+        }
+        if off == 0 {
+            return Err("block has no entries");
+        }
+        if next_restart != self.num_restarts {
+            return Err("block restart point is not on an entry boundary");
+        }
+        Ok(())
+    }
+
+    /// Positions `pos` at restart point `i`, before its entry.
+    fn to_restart(&self, pos: &mut Pos, i: usize) {
+        pos.key.clear();
+        pos.restart = i;
+        pos.next = self.restart_point(i);
+        pos.cur = self.restarts_off;
+    }
+
+    /// Moves `pos` to the entry at `pos.next`; false (and invalid) at the end.
+    fn parse_next(&self, pos: &mut Pos) -> bool {
+        let contents = &self.data[..self.restarts_off];
+        let Some(e) = (pos.next < self.restarts_off).then(|| decode_entry(contents, pos.next)).flatten()
+        else {
+            pos.cur = self.restarts_off;
+            pos.next = self.restarts_off;
+            pos.key.clear();
+            return false;
+        };
+        pos.key.set(e.shared, &contents[e.suffix]);
+        pos.cur = pos.next;
+        pos.next = e.value.end;
+        pos.value = e.value;
+        while pos.restart + 1 < self.num_restarts && self.restart_point(pos.restart + 1) <= pos.cur {
+            pos.restart += 1;
+        }
+        true
+    }
+
+    /// The whole key stored at restart point `i`.
+    fn restart_key(&self, i: usize) -> &[u8] {
+        let contents = &self.data[..self.restarts_off];
+        match decode_entry(contents, self.restart_point(i)) {
+            Some(e) => &contents[e.suffix],
+            None => &[],
+        }
+    }
+
+    /// Positions `pos` at the first entry ≥ `(user_key, trailer)`, or invalid past the end.
+    fn seek_pos(&self, pos: &mut Pos, user_key: &[u8], trailer: u64) {
+        // The last restart point whose key is below the target; the target is in its run or
+        // at the start of the next.
+        let (mut left, mut right) = (0, self.num_restarts - 1);
+        while left < right {
+            let mid = (left + right).div_ceil(2);
+            if key::cmp_parts(user_key, trailer, self.restart_key(mid)) == Ordering::Greater {
+                left = mid;
+            } else {
+                right = mid - 1;
+            }
+        }
+        self.to_restart(pos, left);
+        while self.parse_next(pos) {
+            if key::cmp_parts(user_key, trailer, pos.key.as_slice()) != Ordering::Greater {
+                return;
+            }
+        }
+    }
+}
+
+/// An owning cursor over a [`Block`]: moves both ways over its entries in key order.
+///
+/// A new cursor is unpositioned (invalid). Moving past either end makes it invalid; `next` and
+/// `prev` on an invalid cursor do nothing, and `key`/`value` return empty slices.
+#[derive(Clone)]
+pub struct BlockCursor {
+    block: Block,
+    pos: Pos,
+}
+
+impl BlockCursor {
+    /// True when positioned on an entry.
+    pub fn valid(&self) -> bool {
+        self.pos.valid(&self.block)
+    }
+
+    /// The current encoded internal key (empty when invalid).
+    pub fn key(&self) -> &[u8] {
+        self.pos.key.as_slice()
+    }
+
+    /// The current user key (empty when invalid).
+    pub fn user_key(&self) -> &[u8] {
+        key::split_internal(self.key()).map_or(&[][..], |(u, _)| u)
+    }
+
+    /// The current trailer (`seq << 8 | kind`; 0 when invalid).
+    pub fn trailer(&self) -> u64 {
+        key::split_internal(self.key()).map_or(0, |(_, t)| t)
+    }
+
+    /// The current value (empty when invalid).
+    pub fn value(&self) -> &[u8] {
+        if self.valid() {
+            &self.block.data[self.pos.value.clone()]
+        } else {
+            &[]
+        }
+    }
+
+    /// The block this cursor walks.
+    pub fn block(&self) -> &Block {
+        &self.block
+    }
+
+    /// Moves to the first entry ≥ `(user_key, trailer)`; invalid when there is none.
+    pub fn seek(&mut self, user_key: &[u8], trailer: u64) {
+        self.block.seek_pos(&mut self.pos, user_key, trailer);
+    }
+
+    /// Moves to the last entry ≤ `(user_key, trailer)`; invalid when there is none.
+    pub fn seek_for_prev(&mut self, user_key: &[u8], trailer: u64) {
+        self.seek(user_key, trailer);
+        if !self.valid() {
+            self.seek_to_last();
+        } else if key::cmp_parts(user_key, trailer, self.key()) == Ordering::Less {
+            self.prev();
+        }
+    }
+
+    /// Moves to the first entry.
+    pub fn seek_to_first(&mut self) {
+        self.block.to_restart(&mut self.pos, 0);
+        self.block.parse_next(&mut self.pos);
+    }
+
+    /// Moves to the last entry.
+    pub fn seek_to_last(&mut self) {
+        let b = &self.block;
+        b.to_restart(&mut self.pos, b.num_restarts - 1);
+        while b.parse_next(&mut self.pos) && self.pos.next < b.restarts_off {}
+    }
+
+    /// Moves to the next entry (invalid after the last).
+    pub fn next(&mut self) {
+        if self.valid() {
+            self.block.parse_next(&mut self.pos);
+        }
+    }
+
+    /// Moves to the previous entry (invalid before the first): restarts from the closest
+    /// restart point before the current entry and walks forward.
+    pub fn prev(&mut self) {
+        if !self.valid() {
+            return;
+        }
+        let b = &self.block;
+        let original = self.pos.cur;
+        let mut r = self.pos.restart;
+        while b.restart_point(r) >= original {
+            if r == 0 {
+                b.to_restart(&mut self.pos, 0);
+                self.pos.next = b.restarts_off;
+                return;
+            }
+            r -= 1;
+        }
+        b.to_restart(&mut self.pos, r);
+        while b.parse_next(&mut self.pos) && self.pos.next < original {}
+    }
+}
+
+/// Writes a block's entries straight into a caller's buffer (the table file being built), then
+/// its restart array and crc. One writer is reused for every block of a table.
+#[derive(Debug)]
+pub(crate) struct BlockWriter {
+    restart_interval: usize,
+    restarts: Vec<u32>,
+    since_restart: usize,
+    last_key: Vec<u8>,
+    start: usize,
+    entries: usize,
+}
+
+impl BlockWriter {
+    pub(crate) fn new(restart_interval: usize) -> Self {
+        BlockWriter {
+            restart_interval: restart_interval.max(1),
+            restarts: Vec::new(),
+            since_restart: 0,
+            last_key: Vec::new(),
+            start: 0,
+            entries: 0,
+        }
+    }
+
+    /// Entries in the current block.
+    pub(crate) fn entries(&self) -> usize {
+        self.entries
+    }
+
+    /// The last key added to the current block.
+    pub(crate) fn last_key(&self) -> &[u8] {
+        &self.last_key
+    }
+
+    /// Bytes the current block would take, including its restart array, count and crc.
+    pub(crate) fn estimated_len(&self, out: &[u8]) -> usize {
+        if self.entries == 0 {
+            return 0;
+        }
+        out.len() - self.start + 4 * self.restarts.len() + 4 + super::BLOCK_TRAILER_LEN
+    }
+
+    /// Appends an entry to `out`. Keys must increase; the first entry of a block must be added
+    /// while `out` ends where the block starts.
+    pub(crate) fn add(&mut self, out: &mut Vec<u8>, key: &[u8], value: &[u8]) {
+        if self.entries == 0 {
+            self.start = out.len();
+        }
+        let shared = if self.since_restart == 0 || self.since_restart >= self.restart_interval {
+            self.restarts.push((out.len() - self.start) as u32);
+            self.since_restart = 0;
+            0
+        } else {
+            common_prefix(&self.last_key, key)
+        };
+        put_varint_fast(out, shared);
+        put_varint_fast(out, key.len() - shared);
+        put_varint_fast(out, value.len());
+        out.extend_from_slice(&key[shared..]);
+        out.extend_from_slice(value);
+        self.last_key.truncate(shared);
+        self.last_key.extend_from_slice(&key[shared..]);
+        self.since_restart += 1;
+        self.entries += 1;
+    }
+
+    /// Ends the current block: appends the restart array, count and crc; returns its handle
+    /// (offsets in `out`). Panics on an empty block or one over 4 GiB.
+    pub(crate) fn finish(&mut self, out: &mut Vec<u8>) -> BlockHandle {
+        assert!(self.entries > 0, "finishing an empty block");
+        for r in &self.restarts {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        out.extend_from_slice(&(self.restarts.len() as u32).to_le_bytes());
+        let crc = crc32fast::hash(&out[self.start..]);
+        out.extend_from_slice(&crc.to_le_bytes());
+        let len = u32::try_from(out.len() - self.start).expect("block over 4 GiB");
+        let handle = BlockHandle { offset: self.start as u64, len };
+        self.restarts.clear();
+        self.since_restart = 0;
+        self.entries = 0;
+        handle
+    }
+}
+
+/// Where a cursor stands: the current entry and the key rebuilt so far.
+#[derive(Clone, Default)]
+struct Pos {
+    /// Offset of the current entry (`restarts_off` when invalid).
+    cur: usize,
+    /// Offset of the entry after it.
+    next: usize,
+    /// The restart run holding `cur`.
+    restart: usize,
+    key: ScratchKey,
+    value: Range<usize>,
+}
+
+impl Pos {
+    fn valid(&self, block: &Block) -> bool {
+        self.cur < block.restarts_off
+    }
+}
+
+/// A key buffer that lives inline for short keys, so point lookups need no allocation.
+#[derive(Clone)]
+struct ScratchKey {
+    small: [u8; INLINE_KEY],
+    len: usize,
+    big: Vec<u8>,
+    spilled: bool,
+}
+
+const INLINE_KEY: usize = 128;
+
+impl Default for ScratchKey {
+    fn default() -> Self {
+        ScratchKey { small: [0; INLINE_KEY], len: 0, big: Vec::new(), spilled: false }
+    }
+}
+
+impl ScratchKey {
+    fn clear(&mut self) {
+        self.len = 0;
+        self.big.clear();
+    }
+
+    /// Keeps the first `shared` bytes and appends `suffix`. `shared` never exceeds the current
+    /// length (checked when the block was decoded); a bad value only yields a wrong key.
+    fn set(&mut self, shared: usize, suffix: &[u8]) {
+        let shared = shared.min(self.len);
+        let len = shared + suffix.len();
+        if !self.spilled && len <= INLINE_KEY {
+            self.small[shared..len].copy_from_slice(suffix);
+        } else {
+            if !self.spilled {
+                self.big.clear();
+                self.big.extend_from_slice(&self.small[..shared]);
+                self.spilled = true;
+            }
+            self.big.truncate(shared);
+            self.big.extend_from_slice(suffix);
+        }
+        self.len = len;
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        if self.spilled {
+            &self.big[..self.len]
+        } else {
+            &self.small[..self.len]
+        }
+    }
+}
+
+/// One decoded entry: byte ranges within the entries area.
+struct Entry {
+    shared: usize,
+    suffix: Range<usize>,
+    value: Range<usize>,
+}
+
+/// Decodes the entry at `off` in `data` (the entries area); `None` when anything overruns.
+#[inline]
+fn decode_entry(data: &[u8], off: usize) -> Option<Entry> {
+    let mut p = off;
+    let shared = read_varint(data, &mut p)?;
+    let unshared = read_varint(data, &mut p)?;
+    let value_len = read_varint(data, &mut p)?;
+    let suffix_end = p.checked_add(unshared)?;
+    let value_end = suffix_end.checked_add(value_len)?;
+    if value_end > data.len() {
+        return None;
+    }
+    Some(Entry { shared, suffix: p..suffix_end, value: suffix_end..value_end })
+}
+
+#[inline]
+fn read_varint(data: &[u8], p: &mut usize) -> Option<usize> {
+    let b = *data.get(*p)?;
+    if b < 0x80 {
+        *p += 1;
+        return Some(b as usize);
+    }
+    let (v, n) = varint::get(data.get(*p..)?)?;
+    *p += n;
+    usize::try_from(v).ok()
+}
+
+#[inline]
+fn put_varint_fast(out: &mut Vec<u8>, v: usize) {
+    if v < 0x80 {
+        out.push(v as u8);
+    } else {
+        varint::put(out, v as u64);
+    }
+}
+
+/// Length of the common prefix of `a` and `b`, eight bytes at a time.
+#[inline]
+pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = read_u64(a, i) ^ read_u64(b, i);
+        if x != 0 {
+            return i + (x.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
+/// Verifies the crc at the end of a block; returns the contents.
+pub(crate) fn check_crc(raw: &[u8]) -> Result<&[u8], &'static str> {
+    if raw.len() < super::BLOCK_TRAILER_LEN {
+        return Err("block shorter than its checksum");
+    }
+    let (contents, crc) = raw.split_at(raw.len() - super::BLOCK_TRAILER_LEN);
+    if crc32fast::hash(contents).to_le_bytes() != crc {
+        return Err("block checksum mismatch");
+    }
+    Ok(contents)
+}
+
+fn read_u32(b: &[u8], at: usize) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[at..at + 4]);
+    u32::from_le_bytes(a)
+}
+
+fn read_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lsm::key::{trailer, ValueKind};
+    use alloc::collections::BTreeSet;
+    use alloc::vec;
+    use proptest::prelude::*;
+
+    const FILE: FileName = FileName { kind: crate::lsm::io::FileKind::Table, number: 4 };
+
+    /// A model entry: encoded internal key and value.
+    type Model = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn ikey(user: &[u8], t: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        key::encode_internal(&mut v, user, t);
+        v
+    }
+
+    /// Sorted, deduplicated entries from arbitrary `(user, seq, is_put, value)` tuples.
+    fn model(raw: Vec<(Vec<u8>, u64, bool, Vec<u8>)>) -> Model {
+        let mut seen = BTreeSet::new();
+        let mut m: Model = raw
+            .into_iter()
+            .filter(|(u, s, _, _)| seen.insert((u.clone(), *s)))
+            .map(|(u, s, put, v)| {
+                let kind = if put { ValueKind::Put } else { ValueKind::Delete };
+                (ikey(&u, trailer(s, kind)), v)
+            })
+            .collect();
+        m.sort_by(|a, b| key::cmp_internal(&a.0, &b.0));
+        m
+    }
+
+    fn build(m: &Model, interval: usize) -> (Vec<u8>, BlockHandle) {
+        let mut out = vec![0xee; 3]; // the block need not start at offset 0
+        let mut w = BlockWriter::new(interval);
+        for (k, v) in m {
+            w.add(&mut out, k, v);
+        }
+        let h = w.finish(&mut out);
+        (out, h)
+    }
+
+    fn decode(m: &Model, interval: usize) -> Block {
+        let (out, h) = build(m, interval);
+        let raw = out[h.offset as usize..].to_vec();
+        Block::decode(FILE, h, raw).expect("decodes")
+    }
+
+    fn arb_entries() -> impl Strategy<Value = Vec<(Vec<u8>, u64, bool, Vec<u8>)>> {
+        // Few distinct bytes so keys share prefixes and user keys repeat with several seqs.
+        let user = prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'c']), 0..6);
+        let value = prop::collection::vec(any::<u8>(), 0..20);
+        prop::collection::vec((user, 0u64..20, any::<bool>(), value), 1..120)
+    }
+
+    fn arb_target() -> impl Strategy<Value = (Vec<u8>, u64)> {
+        let user = prop::collection::vec(prop::sample::select(vec![b'a', b'b', b'c', b'd']), 0..7);
+        (user, prop_oneof![0u64..(21 << 8), Just(u64::MAX)])
+    }
+
+    proptest! {
+        #[test]
+        fn cursor_matches_model(
+            raw in arb_entries(),
+            interval in 1usize..20,
+            targets in prop::collection::vec(arb_target(), 1..20),
+        ) {
+            let m = model(raw);
+            let b = decode(&m, interval);
+            prop_assert_eq!(b.len(), m.len());
+            let mut c = b.cursor();
+            prop_assert!(!c.valid());
+            // Forward.
+            c.seek_to_first();
+            let mut fwd = Vec::new();
+            while c.valid() {
+                fwd.push((c.key().to_vec(), c.value().to_vec()));
+                c.next();
+            }
+            prop_assert_eq!(&fwd, &m);
+            // Backward.
+            c.seek_to_last();
+            let mut back = Vec::new();
+            while c.valid() {
+                back.push((c.key().to_vec(), c.value().to_vec()));
+                c.prev();
+            }
+            back.reverse();
+            prop_assert_eq!(&back, &m);
+            for (u, t) in targets {
+                let target = ikey(&u, t);
+                let lower = m.iter().position(|(k, _)| key::cmp_internal(k, &target) != Ordering::Less);
+                c.seek(&u, t);
+                match lower {
+                    Some(i) => {
+                        prop_assert!(c.valid());
+                        prop_assert_eq!(c.key(), &m[i].0[..]);
+                        // Step back and forth around the landing point.
+                        c.prev();
+                        if i == 0 { prop_assert!(!c.valid()); } else { prop_assert_eq!(c.key(), &m[i - 1].0[..]); }
+                    }
+                    None => prop_assert!(!c.valid()),
+                }
+                let upper = m.iter().rposition(|(k, _)| key::cmp_internal(k, &target) != Ordering::Greater);
+                c.seek_for_prev(&u, t);
+                match upper {
+                    Some(i) => {
+                        prop_assert!(c.valid());
+                        prop_assert_eq!(c.key(), &m[i].0[..]);
+                        c.next();
+                        if i + 1 == m.len() { prop_assert!(!c.valid()); } else { prop_assert_eq!(c.key(), &m[i + 1].0[..]); }
+                    }
+                    None => prop_assert!(!c.valid()),
+                }
+                // Point lookup: newest entry of `u` with seq ≤ t >> 8.
+                let max_seq = t >> 8;
+                let want = m.iter().find(|(k, _)| {
+                    let (ku, kt) = key::split_internal(k).expect("internal key");
+                    ku == &u[..] && kt >> 8 <= max_seq
+                });
+                let got = b.get(&u, max_seq);
+                match want {
+                    Some((k, v)) => {
+                        let kt = key::split_internal(k).expect("internal key").1;
+                        prop_assert_eq!(got, Some((kt, &v[..])));
+                    }
+                    None => prop_assert_eq!(got, None),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn long_keys_spill_out_of_line() {
+        let mut m: Model = Vec::new();
+        for i in 0..40u8 {
+            let user = vec![b'k'; 100 + i as usize * 3];
+            m.push((ikey(&user, trailer(5, ValueKind::Put)), vec![i]));
+        }
+        let b = decode(&m, 4);
+        let mut c = b.cursor();
+        c.seek_to_last();
+        for (k, v) in m.iter().rev() {
+            assert_eq!((c.key(), c.value()), (&k[..], &v[..]));
+            c.prev();
+        }
+        assert!(!c.valid());
+        let user = vec![b'k'; 160];
+        assert_eq!(b.get(&user, 9), Some((trailer(5, ValueKind::Put), &[20u8][..])));
+        assert_eq!(b.get(&user, 4), None);
+        assert_eq!(b.get(&user[..159], 9), None);
+    }
+
+    #[test]
+    fn next_and_prev_on_invalid_cursor_do_nothing() {
+        let m = model(vec![(b"a".to_vec(), 1, true, b"x".to_vec())]);
+        let b = decode(&m, 16);
+        let mut c = b.cursor();
+        c.next();
+        c.prev();
+        assert!(!c.valid());
+        assert_eq!((c.key(), c.value(), c.trailer()), (&[][..], &[][..], 0));
+        c.seek_to_first();
+        assert_eq!((c.user_key(), c.trailer()), (&b"a"[..], trailer(1, ValueKind::Put)));
+        c.next();
+        c.prev();
+        assert!(!c.valid());
+    }
+
+    fn sample() -> (Vec<u8>, BlockHandle) {
+        let raw = (0..30u64).map(|i| (alloc::format!("key{:03}", i / 2).into_bytes(), 9 - i % 2, i % 3 != 0, vec![i as u8; (i % 5) as usize])).collect();
+        let (out, h) = build(&model(raw), 4);
+        (out[h.offset as usize..].to_vec(), BlockHandle { offset: 777, len: h.len })
+    }
+
+    fn reason(raw: Vec<u8>, h: BlockHandle) -> &'static str {
+        match Block::decode(FILE, h, raw) {
+            Err(Error::Corruption { file, offset, reason }) => {
+                assert_eq!((file, offset), (FILE, h.offset));
+                reason
+            }
+            Err(e) => panic!("unexpected {e:?}"),
+            Ok(_) => panic!("corrupt block decoded"),
+        }
+    }
+
+    #[test]
+    fn every_bit_flip_is_detected() {
+        let (raw, h) = sample();
+        Block::decode(FILE, h, raw.clone()).expect("decodes");
+        for i in 0..raw.len() {
+            for bit in 0..8 {
+                let mut r = raw.clone();
+                r[i] ^= 1 << bit;
+                reason(r, h);
+            }
+        }
+        for cut in 0..raw.len() {
+            let r = raw[..cut].to_vec();
+            reason(r.clone(), h);
+            reason(r, BlockHandle { offset: 777, len: cut as u32 });
+        }
+    }
+
+    /// Rewrites the contents and fixes the crc, so only structure checks can catch it.
+    fn recrc(mut contents: Vec<u8>) -> (Vec<u8>, BlockHandle) {
+        let crc = crc32fast::hash(&contents);
+        contents.extend_from_slice(&crc.to_le_bytes());
+        let h = BlockHandle { offset: 5, len: contents.len() as u32 };
+        (contents, h)
+    }
+
+    #[test]
+    fn structural_damage_behind_a_good_crc_is_detected() {
+        let (raw, _) = sample();
+        let contents = raw[..raw.len() - 4].to_vec();
+        let n = contents.len();
+        // Restart count too large, zero, or array pointing mid-entry.
+        for count in [0u32, 1_000_000, u32::MAX] {
+            let mut c = contents.clone();
+            c[n - 4..].copy_from_slice(&count.to_le_bytes());
+            let (r, h) = recrc(c);
+            reason(r, h);
+        }
+        let mut c = contents.clone();
+        let restarts = u32::from_le_bytes(c[n - 4..].try_into().expect("4 bytes")) as usize;
+        let second = n - 4 - 4 * restarts + 4;
+        c[second] ^= 1; // second restart offset moves by one byte
+        let (r, h) = recrc(c);
+        reason(r, h);
+        // Shared prefix at a restart point, keys out of order, too-short keys.
+        let mut c = contents.clone();
+        c[0] = 1;
+        let (r, h) = recrc(c);
+        reason(r, h);
+        let mut w = BlockWriter::new(16);
+        let mut out = Vec::new();
+        w.add(&mut out, &ikey(b"b", 1 << 8), b"");
+        w.add(&mut out, &ikey(b"a", 1 << 8), b"");
+        w.finish(&mut out);
+        let h = BlockHandle { offset: 0, len: out.len() as u32 };
+        assert_eq!(reason(out, h), "block keys out of order");
+        let mut out = Vec::new();
+        w.add(&mut out, b"short", b"");
+        w.finish(&mut out);
+        let h = BlockHandle { offset: 0, len: out.len() as u32 };
+        assert_eq!(reason(out, h), "block key shorter than a trailer");
+        // A data block must carry known value kinds.
+        let mut out = Vec::new();
+        w.add(&mut out, &ikey(b"a", u64::MAX), b"");
+        w.finish(&mut out);
+        let h = BlockHandle { offset: 0, len: out.len() as u32 };
+        assert_eq!(reason(out, h), "block key has an unknown value kind");
+        // No entries at all.
+        let (r, h) = recrc(1u32.to_le_bytes().iter().chain(&0u32.to_le_bytes()).copied().collect());
+        reason(r, h);
+    }
+
+    #[test]
+    fn common_prefix_lengths() {
+        assert_eq!(common_prefix(b"", b"abc"), 0);
+        assert_eq!(common_prefix(b"abcdefghijk", b"abcdefghijz"), 10);
+        assert_eq!(common_prefix(b"abcdefgh", b"abcdefgh"), 8);
+        assert_eq!(common_prefix(b"abcdeXgh12", b"abcdefgh12"), 5);
+    }
+}
