@@ -18,6 +18,7 @@ pub mod hash;
 pub mod io;
 pub mod key;
 pub mod manifest;
+pub mod memtable;
 pub mod sstable;
 pub mod varint;
 pub mod wal;
