@@ -377,6 +377,14 @@ impl BlockWriter {
         out.len() - self.start + 4 * self.restarts.len() + 4 + super::BLOCK_TRAILER_LEN
     }
 
+    /// Bytes the current block still needs after its entries: restart array, count and crc.
+    pub(crate) fn trailer_len(&self) -> usize {
+        if self.entries == 0 {
+            return 0;
+        }
+        4 * self.restarts.len() + 4 + super::BLOCK_TRAILER_LEN
+    }
+
     /// Appends an entry to `out`. Keys must increase; the first entry of a block must be added
     /// while `out` ends where the block starts.
     pub(crate) fn add(&mut self, out: &mut Vec<u8>, key: &[u8], value: &[u8]) {

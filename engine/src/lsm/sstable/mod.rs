@@ -11,8 +11,14 @@
 //! footer locates the rest. Byte layouts are in `engine/docs/format.md`.
 pub mod block;
 pub mod bloom;
+pub mod builder;
+pub mod footer;
+pub mod reader;
 
 pub use block::{Block, BlockCursor};
+pub use builder::TableBuilder;
+pub use footer::{Footer, FOOTER_LEN, SST_MAGIC, SST_VERSION};
+pub use reader::Table;
 
 use super::key;
 use alloc::vec::Vec;
