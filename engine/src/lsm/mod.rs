@@ -12,6 +12,7 @@
 //! * [`hash`] — a deterministic 64-bit hash (bloom filters, the block cache).
 //! * [`cache`] — the block cache with a byte budget.
 pub mod batch;
+pub mod cache;
 pub mod error;
 pub mod frame;
 pub mod hash;
