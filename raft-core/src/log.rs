@@ -222,16 +222,10 @@ impl RaftLog {
         self.snapshot = meta;
     }
 
-    /// Replaces the log with a received snapshot. Entries after it are kept when the log has
-    /// the snapshot's last entry (§7); otherwise the whole log is discarded.
+    /// Replaces the whole log with a received snapshot. (§7 allows keeping entries that
+    /// follow a matching snapshot; dropping them keeps the persistence contract simple: a
+    /// snapshot replaces every stored entry, and the leader resends what follows.)
     pub(crate) fn restore(&mut self, meta: SnapshotMeta) {
-        if self.matches(meta.index, meta.term) {
-            let idx = meta.index;
-            self.compact(meta);
-            self.committed = self.committed.max(idx);
-            self.applied = self.applied.max(idx);
-            return;
-        }
         self.entries.clear();
         self.bytes = 0;
         self.committed = meta.index;

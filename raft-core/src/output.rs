@@ -59,9 +59,9 @@ pub enum Output {
 /// A write for the driver: make `hard_state`, then `snapshot` (if any), then `entries`
 /// durable, atomically or in that order. Writing `entries` replaces any stored entries
 /// from `entries[0].index` on. A `snapshot` means: make the staged snapshot durable, load it
-/// into the state machine, and drop all stored entries up to `snapshot.index` (and after
-/// it too, unless `entries` follow). Writes must complete in id order; completing one id
-/// completes all earlier ones.
+/// into the state machine, and drop every stored entry (the `entries` of the same write
+/// follow the snapshot). Writes must complete in id order; completing one id completes all
+/// earlier ones.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Persist {
     /// Report completion with `Node::handle_persisted(id)`.

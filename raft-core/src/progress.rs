@@ -51,6 +51,9 @@ pub(crate) struct Progress {
     pub(crate) sent_commit: Index,
     /// Snapshot transfer in progress (snapshot state).
     pub(crate) snapshot: Option<SnapshotTransfer>,
+    /// Heartbeat answers since `matched` last moved while the follower was behind: lost
+    /// appends are detected this way and replication restarts from `matched`.
+    pub(crate) stalled_heartbeats: u32,
 }
 
 impl Progress {
@@ -64,6 +67,7 @@ impl Progress {
             inflights: VecDeque::new(),
             sent_commit: Index(0),
             snapshot: None,
+            stalled_heartbeats: 0,
         }
     }
 
@@ -112,6 +116,7 @@ impl Progress {
         if updated {
             self.matched = index;
             self.probe_sent = false;
+            self.stalled_heartbeats = 0;
         }
         if self.next <= index {
             self.next = index.next();

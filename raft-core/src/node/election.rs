@@ -234,9 +234,6 @@ impl Node {
         if was_leader {
             self.step_down_cleanup();
         }
-        if self.leader != leader {
-            self.fail_forwarded_reads(ReadFailure::LeaderChanged);
-        }
         self.set_leader(leader);
     }
 

@@ -18,10 +18,7 @@ impl Node {
             Role::Leader => false,
             Role::Follower => {
                 self.election_elapsed = 0;
-                if self.leader != Some(from) {
-                    self.fail_forwarded_reads(ReadFailure::LeaderChanged);
-                    self.set_leader(Some(from));
-                }
+                self.set_leader(Some(from));
                 true
             }
             Role::PreCandidate | Role::Candidate => {

@@ -95,11 +95,21 @@ impl Node {
             return None;
         }
         let index = self.append_as_leader(kind, data);
-        self.proposals.push_back(PendingProposal {
+        let p = PendingProposal {
             index,
             term: self.term,
             id,
-        });
+        };
+        if self.proposals.back().is_none_or(|b| b.index < index) {
+            self.proposals.push_back(p);
+        } else {
+            // Older proposals of an earlier term sit at higher indexes (this node lost the
+            // lead and won it back with a shorter log); they resolve when commit passes them.
+            let at = self
+                .proposals
+                .partition_point(|q| (q.index, q.term) < (index, self.term));
+            self.proposals.insert(at, p);
+        }
         Some(index)
     }
 
@@ -373,7 +383,15 @@ impl Node {
         pr.recent_active = true;
         pr.probe_sent = false;
         if pr.matched < last {
+            pr.stalled_heartbeats += 1;
+            if pr.state == ProgressState::Replicate && pr.stalled_heartbeats >= 3 {
+                // Appends in flight were probably lost: probe again from the match index.
+                pr.become_probe();
+                pr.stalled_heartbeats = 0;
+            }
             self.broadcast_pending = true;
+        } else {
+            pr.stalled_heartbeats = 0;
         }
         if round > 0 {
             let mut ready = Vec::new();

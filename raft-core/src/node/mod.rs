@@ -555,10 +555,10 @@ impl Node {
             assert!(p.id.0 > prev, "persist ids not increasing");
             prev = p.id.0;
         }
-        let mut prev = Index(0);
+        let mut prev = (Index(0), Term(0));
         for p in &self.proposals {
-            assert!(p.index > prev, "pending proposals out of order");
-            prev = p.index;
+            assert!((p.index, p.term) > prev, "pending proposals out of order");
+            prev = (p.index, p.term);
         }
         if self.role == Role::Leader {
             for (id, pr) in &self.tracker.progress {
@@ -598,6 +598,7 @@ impl Node {
 
     pub(crate) fn set_leader(&mut self, leader: Option<NodeId>) {
         if self.leader != leader {
+            self.fail_forwarded_reads(ReadFailure::LeaderChanged);
             self.leader = leader;
             self.out.push_back(Output::LeaderChanged {
                 term: self.term,
