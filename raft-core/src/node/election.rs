@@ -91,7 +91,20 @@ impl Node {
         let can_vote = self.vote == Some(from)
             || (self.vote.is_none() && self.leader.is_none())
             || (pre_vote && term > self.term);
-        if can_vote && self.log.is_up_to_date(last_index, last_term) {
+        let mut up_to_date = self.log.is_up_to_date(last_index, last_term);
+        if pre_vote && self.role == Role::PreCandidate && up_to_date {
+            // Two pre-candidates at once would both win their pre-votes and split the real
+            // vote. Break the tie: the better log wins, then the lower id; the other stands
+            // down. (Pre-votes carry no safety obligation, so any rule is safe.)
+            let theirs_better =
+                (last_term, last_index) > (self.log.last_term(), self.log.last_index());
+            if theirs_better || from < self.id {
+                self.become_follower(self.term, None);
+            } else {
+                up_to_date = false;
+            }
+        }
+        if can_vote && up_to_date {
             if pre_vote {
                 // Answer in the term the pre-candidate would campaign in.
                 let m = Message {
@@ -288,7 +301,12 @@ impl Node {
                 ));
             }
         }
-        if self.promotable() && self.election_elapsed >= self.randomized_timeout {
+        // A pre-vote that went unanswered (typically: peers still inside the old leader's
+        // lease) is retried soon; pre-votes do not raise terms, so retrying disrupts nothing.
+        let retry_pre_vote =
+            self.role == Role::PreCandidate && self.election_elapsed >= 2 * self.cfg.heartbeat_tick;
+        if self.promotable() && (retry_pre_vote || self.election_elapsed >= self.randomized_timeout)
+        {
             let kind = if self.cfg.pre_vote {
                 Campaign::PreVote
             } else {

@@ -65,6 +65,8 @@ pub struct Sim {
     pub proposals_made: u64,
     committed_unchecked: Vec<(u64, Index)>,
     dropped: Vec<u64>,
+    /// Random client proposals and reads every tick.
+    pub clients: bool,
     /// `RAFT_SIM_TRACE=1`: print the first node's disk queue every sub-tick.
     trace_disk: bool,
     /// `RAFT_SIM_TRACE_NODE=n`: print every message to or from node n.
@@ -109,6 +111,7 @@ impl Sim {
             proposals_made: 0,
             committed_unchecked: Vec::new(),
             dropped: Vec::new(),
+            clients: true,
             trace_disk: std::env::var("RAFT_SIM_TRACE").is_ok(),
             trace_node: std::env::var("RAFT_SIM_TRACE_NODE")
                 .ok()
@@ -154,7 +157,9 @@ impl Sim {
             if faulty {
                 self.fault_actions();
             }
-            self.client_actions();
+            if self.clients {
+                self.client_actions();
+            }
             for p in &mut self.peers {
                 if let Some(n) = p.node.as_mut() {
                     n.tick();
@@ -445,5 +450,57 @@ impl Sim {
     pub fn digest(&self) -> u64 {
         let ds: Vec<u64> = self.peers.iter().map(|p| p.digest).collect();
         hash_of(&(ds, self.checker.applied.len()))
+    }
+
+    /// Failover: with a healthy cluster and no faults, crashes the leader and counts the
+    /// ticks until a new leader has committed a write.
+    pub fn measure_failover(&mut self) -> u64 {
+        self.faults = Faults::none();
+        self.clients = false;
+        // Warm up: elect a leader and commit a write.
+        let mut warm = 0;
+        loop {
+            if self.now % SUB == 0 {
+                if let Some(l) = self.leader() {
+                    if self.peers[l].proposals.is_empty() && self.checker.applied.len() < 5 {
+                        self.propose_on(l);
+                    }
+                }
+            }
+            self.step(false);
+            self.resolve_outcomes();
+            warm += 1;
+            if self.checker.applied.len() >= 5 && self.now % SUB == 0 && self.now >= 40 * SUB {
+                break;
+            }
+            assert!(
+                warm < 1000 * SUB,
+                "seed {}: no leader during warm-up",
+                self.seed
+            );
+        }
+        let old = self.leader().expect("a leader after warm-up");
+        self.peers[old].crash();
+        let t0 = self.now;
+        let first_value = self.next_value;
+        loop {
+            if self.now % SUB == 0 {
+                if let Some(l) = self.leader() {
+                    if self.peers[l].proposals.is_empty() {
+                        self.propose_on(l);
+                    }
+                }
+            }
+            self.step(false);
+            for p in &self.peers {
+                for (id, o) in &p.outcomes {
+                    if id.0 >= first_value && matches!(o, ProposalOutcome::Committed(_)) {
+                        return (self.now - t0).div_ceil(SUB);
+                    }
+                }
+            }
+            self.resolve_outcomes();
+            assert!(self.now - t0 < 500 * SUB, "seed {}: no failover", self.seed);
+        }
     }
 }
