@@ -55,17 +55,19 @@ pub struct BlockCache {
     bytes: usize,
     hits: u64,
     misses: u64,
-    map: HashMap<(u64, u64), usize, FixedState>,
-    slots: Vec<Slot>,
+    /// Lookup: the block and its CLOCK state live in the map's bucket, so a hit touches one
+    /// bucket and the block's bytes.
+    map: HashMap<(u64, u64), Entry, FixedState>,
+    /// The clock face: the key held by each slot (`None` when free), swept by `hand`.
+    slots: Vec<Option<(u64, u64)>>,
     free: Vec<usize>,
     hand: usize,
 }
 
-struct Slot {
-    key: (u64, u64),
-    /// `None` for a free slot.
-    block: Option<Block>,
+struct Entry {
+    block: Block,
     charge: usize,
+    slot: usize,
     referenced: bool,
 }
 
@@ -87,12 +89,11 @@ impl BlockCache {
     /// The block at `offset` in table `file_number`, if cached. Counts a hit or a miss.
     #[inline]
     pub fn get(&mut self, file_number: u64, offset: u64) -> Option<Block> {
-        match self.map.get(&(file_number, offset)) {
-            Some(&i) => {
+        match self.map.get_mut(&(file_number, offset)) {
+            Some(e) => {
                 self.hits += 1;
-                let slot = &mut self.slots[i];
-                slot.referenced = true;
-                slot.block.clone()
+                e.referenced = true;
+                Some(e.block.clone())
             }
             None => {
                 self.misses += 1;
@@ -106,35 +107,34 @@ impl BlockCache {
     pub fn insert(&mut self, file_number: u64, offset: u64, block: Block) {
         let key = (file_number, offset);
         let charge = block.charge();
-        if let Some(&i) = self.map.get(&key) {
-            self.release(i);
-        }
+        self.remove(key);
         if charge > self.capacity {
             return;
         }
         while self.bytes + charge > self.capacity && self.bytes > 0 {
             self.evict_one();
         }
-        let slot = Slot { key, block: Some(block), charge, referenced: false };
-        let i = match self.free.pop() {
+        let slot = match self.free.pop() {
             Some(i) => {
-                self.slots[i] = slot;
+                self.slots[i] = Some(key);
                 i
             }
             None => {
-                self.slots.push(slot);
+                self.slots.push(Some(key));
                 self.slots.len() - 1
             }
         };
-        self.map.insert(key, i);
+        self.map.insert(key, Entry { block, charge, slot, referenced: false });
         self.bytes += charge;
     }
 
     /// Drops every block of table `file_number` (its file was deleted).
     pub fn remove_file(&mut self, file_number: u64) {
         for i in 0..self.slots.len() {
-            if self.slots[i].block.is_some() && self.slots[i].key.0 == file_number {
-                self.release(i);
+            if let Some(key) = self.slots[i] {
+                if key.0 == file_number {
+                    self.remove(key);
+                }
             }
         }
     }
@@ -154,8 +154,8 @@ impl BlockCache {
         self.map.is_empty()
     }
 
-    /// Advances the hand to the first occupied slot whose reference bit is clear (clearing the
-    /// bits it passes) and frees it. Called only while some slot is occupied.
+    /// Advances the hand to the first held block whose reference bit is clear (clearing the
+    /// bits it passes) and drops it. Called only while some block is held.
     fn evict_one(&mut self) {
         loop {
             if self.hand >= self.slots.len() {
@@ -163,38 +163,35 @@ impl BlockCache {
             }
             let i = self.hand;
             self.hand += 1;
-            let slot = &mut self.slots[i];
-            if slot.block.is_none() {
+            let Some(key) = self.slots[i] else { continue };
+            let Some(e) = self.map.get_mut(&key) else { continue };
+            if e.referenced {
+                e.referenced = false;
                 continue;
             }
-            if slot.referenced {
-                slot.referenced = false;
-                continue;
-            }
-            self.release(i);
+            self.remove(key);
             return;
         }
     }
 
-    /// Frees slot `i` (occupied).
-    fn release(&mut self, i: usize) {
-        let slot = &mut self.slots[i];
-        if slot.block.take().is_some() {
-            self.bytes -= slot.charge;
-            self.map.remove(&slot.key);
-            self.free.push(i);
+    /// Drops `key` if held.
+    fn remove(&mut self, key: (u64, u64)) {
+        if let Some(e) = self.map.remove(&key) {
+            self.bytes -= e.charge;
+            self.slots[e.slot] = None;
+            self.free.push(e.slot);
         }
     }
 
     /// Checks the bookkeeping (tests).
     #[cfg(test)]
     fn check_invariants(&self) {
-        let live: Vec<_> = self.slots.iter().enumerate().filter(|(_, s)| s.block.is_some()).collect();
-        assert_eq!(live.len(), self.map.len());
-        assert_eq!(live.iter().map(|(_, s)| s.charge).sum::<usize>(), self.bytes);
+        let live = self.slots.iter().filter(|s| s.is_some()).count();
+        assert_eq!(live, self.map.len());
+        assert_eq!(self.map.values().map(|e| e.charge).sum::<usize>(), self.bytes);
         assert!(self.bytes <= self.capacity);
-        for (i, s) in live {
-            assert_eq!(self.map.get(&s.key), Some(&i));
+        for (k, e) in &self.map {
+            assert_eq!(self.slots[e.slot], Some(*k));
         }
         assert_eq!(self.free.len() + self.map.len(), self.slots.len());
     }

@@ -27,8 +27,9 @@ use core::ops::Range;
 /// A decoded, checksum-verified and fully validated block. Clones share the bytes.
 #[derive(Clone)]
 pub struct Block {
-    /// The block as read: contents followed by the crc.
-    data: Arc<Vec<u8>>,
+    /// The block as read: contents followed by the crc. (`Arc<[u8]>` keeps the reference
+    /// count beside the bytes: one pointer to chase, not two.)
+    data: Arc<[u8]>,
     /// Offset of the restart array (= end of the entries).
     restarts_off: usize,
     /// Number of restart points (at least one).
@@ -74,30 +75,37 @@ impl Block {
             .checked_mul(4)
             .and_then(|r| contents_len.checked_sub(4 + r))
             .ok_or("block restart array overruns the block")?;
-        let block = Block { data: Arc::new(raw), restarts_off, num_restarts };
+        let block = Block { data: Arc::from(raw), restarts_off, num_restarts };
         block.validate(data_block)?;
         Ok(block)
     }
 
     /// Bytes this block holds in memory, for cache accounting.
     pub fn charge(&self) -> usize {
-        self.data.capacity() + core::mem::size_of::<Block>() + 2 * core::mem::size_of::<usize>()
+        self.data.len() + core::mem::size_of::<Block>() + 2 * core::mem::size_of::<usize>()
     }
 
     /// The newest entry of `user_key` whose sequence number is at most `max_seq`:
     /// `(trailer, value)`, or `None` when the block holds no such entry.
     pub fn get(&self, user_key: &[u8], max_seq: u64) -> Option<(u64, &[u8])> {
         let target = (max_seq.min(key::MAX_SEQ) << 8) | 0xff;
-        let mut pos = Pos::default();
-        self.seek_pos(&mut pos, user_key, target);
-        if !pos.valid(self) {
-            return None;
+        let contents = &self.data[..self.restarts_off];
+        let mut off = self.restart_point(self.restart_below(user_key, target));
+        let mut key = ScratchKey::default();
+        // A lean forward scan (no restart bookkeeping): the first entry ≥ the target.
+        while off < contents.len() {
+            let e = decode_entry(contents, off)?;
+            key.set_from(e.shared, &self.data, e.suffix);
+            let (found, trailer) = key::split_internal(key.as_slice())?;
+            match cmp_bytes(user_key, found) {
+                Ordering::Greater => {}
+                Ordering::Less => return None,
+                Ordering::Equal if trailer > target => {}
+                Ordering::Equal => return Some((trailer, &self.data[e.value])),
+            }
+            off = e.value.end;
         }
-        let (found, trailer) = key::split_internal(pos.key.as_slice())?;
-        if found != user_key {
-            return None;
-        }
-        Some((trailer, &self.data[pos.value.clone()]))
+        None
     }
 
     /// A cursor over this block, not yet positioned (call a `seek*` first).
@@ -192,7 +200,7 @@ impl Block {
             pos.key.clear();
             return false;
         };
-        pos.key.set(e.shared, &contents[e.suffix]);
+        pos.key.set_from(e.shared, &self.data, e.suffix);
         pos.cur = pos.next;
         pos.next = e.value.end;
         pos.value = e.value;
@@ -211,22 +219,26 @@ impl Block {
         }
     }
 
-    /// Positions `pos` at the first entry ≥ `(user_key, trailer)`, or invalid past the end.
-    fn seek_pos(&self, pos: &mut Pos, user_key: &[u8], trailer: u64) {
-        // The last restart point whose key is below the target; the target is in its run or
-        // at the start of the next.
+    /// The last restart point whose key is below `(user_key, trailer)` (or 0): the first entry
+    /// ≥ the target is in its run or at the start of the next.
+    fn restart_below(&self, user_key: &[u8], trailer: u64) -> usize {
         let (mut left, mut right) = (0, self.num_restarts - 1);
         while left < right {
             let mid = (left + right).div_ceil(2);
-            if key::cmp_parts(user_key, trailer, self.restart_key(mid)) == Ordering::Greater {
+            if cmp_target(user_key, trailer, self.restart_key(mid)) == Ordering::Greater {
                 left = mid;
             } else {
                 right = mid - 1;
             }
         }
-        self.to_restart(pos, left);
+        left
+    }
+
+    /// Positions `pos` at the first entry ≥ `(user_key, trailer)`, or invalid past the end.
+    fn seek_pos(&self, pos: &mut Pos, user_key: &[u8], trailer: u64) {
+        self.to_restart(pos, self.restart_below(user_key, trailer));
         while self.parse_next(pos) {
-            if key::cmp_parts(user_key, trailer, pos.key.as_slice()) != Ordering::Greater {
+            if cmp_target(user_key, trailer, pos.key.as_slice()) != Ordering::Greater {
                 return;
             }
         }
@@ -288,7 +300,7 @@ impl BlockCursor {
         self.seek(user_key, trailer);
         if !self.valid() {
             self.seek_to_last();
-        } else if key::cmp_parts(user_key, trailer, self.key()) == Ordering::Less {
+        } else if cmp_target(user_key, trailer, self.key()) == Ordering::Less {
             self.prev();
         }
     }
@@ -489,6 +501,22 @@ impl ScratchKey {
         self.len = len;
     }
 
+    /// [`set`](Self::set) with the suffix at `range` in `data`. Short suffixes are copied as
+    /// a fixed 32 bytes (reading past the suffix into the rest of the block, which is
+    /// ignored): a fixed-size copy is a couple of vector moves where a variable one is a call.
+    #[inline]
+    fn set_from(&mut self, shared: usize, data: &[u8], range: Range<usize>) {
+        let shared = shared.min(self.len);
+        let n = range.len();
+        const CHUNK: usize = 32;
+        if !self.spilled && n <= CHUNK && shared + CHUNK <= INLINE_KEY && range.start + CHUNK <= data.len() {
+            self.small[shared..shared + CHUNK].copy_from_slice(&data[range.start..range.start + CHUNK]);
+            self.len = shared + n;
+            return;
+        }
+        self.set(shared, &data[range]);
+    }
+
     fn as_slice(&self) -> &[u8] {
         if self.spilled {
             &self.big[..self.len]
@@ -541,6 +569,38 @@ fn put_varint_fast(out: &mut Vec<u8>, v: usize) {
     }
 }
 
+/// Compares the target `(user_key, trailer)` with an encoded internal key, like
+/// [`key::cmp_parts`] but with an inlined byte comparison (keys are short; a `memcmp` call
+/// costs more than the comparison).
+#[inline]
+pub(crate) fn cmp_target(user_key: &[u8], trailer: u64, ikey: &[u8]) -> Ordering {
+    match key::split_internal(ikey) {
+        Some((u, t)) => cmp_bytes(user_key, u).then_with(|| t.cmp(&trailer)),
+        None => Ordering::Greater,
+    }
+}
+
+/// Bytewise comparison, eight bytes at a time.
+#[inline]
+fn cmp_bytes(a: &[u8], b: &[u8]) -> Ordering {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let (x, y) = (read_u64_be(a, i), read_u64_be(b, i));
+        if x != y {
+            return x.cmp(&y);
+        }
+        i += 8;
+    }
+    while i < n {
+        if a[i] != b[i] {
+            return a[i].cmp(&b[i]);
+        }
+        i += 1;
+    }
+    a.len().cmp(&b.len())
+}
+
 /// Length of the common prefix of `a` and `b`, eight bytes at a time.
 #[inline]
 pub(crate) fn common_prefix(a: &[u8], b: &[u8]) -> usize {
@@ -575,6 +635,12 @@ fn read_u32(b: &[u8], at: usize) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[at..at + 4]);
     u32::from_le_bytes(a)
+}
+
+fn read_u64_be(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_be_bytes(a)
 }
 
 fn read_u64(b: &[u8], at: usize) -> u64 {
@@ -841,6 +907,16 @@ mod tests {
         // No entries at all.
         let (r, h) = recrc(1u32.to_le_bytes().iter().chain(&0u32.to_le_bytes()).copied().collect());
         reason(r, h);
+    }
+
+    #[test]
+    fn byte_comparison_matches_slices() {
+        let samples: [&[u8]; 9] = [b"", b"a", b"ab", b"abcdefgh", b"abcdefgi", b"abcdefghi", b"abcdefgh\x00", b"\xff", b"abcdefghijklmnopq"];
+        for a in samples {
+            for b in samples {
+                assert_eq!(cmp_bytes(a, b), a.cmp(b), "{a:?} {b:?}");
+            }
+        }
     }
 
     #[test]

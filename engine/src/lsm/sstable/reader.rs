@@ -4,7 +4,7 @@
 //! blocks ([`Footer::meta_range`]). Data blocks are read on demand by the caller, located with
 //! [`Table::seek_block`] / [`Table::block_handle`] and decoded with [`Block::decode`] (usually
 //! through the block cache).
-use super::block::{check_crc, Block};
+use super::block::{check_crc, cmp_target, Block};
 use super::bloom::Bloom;
 use super::builder::decode_handle;
 use super::footer::{Footer, FOOTER_LEN};
@@ -201,7 +201,7 @@ impl Table {
         let (mut lo, mut hi) = (0, self.handles.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if key::cmp_parts(user_key, trailer, self.index_key(mid)) == Ordering::Greater {
+            if cmp_target(user_key, trailer, self.index_key(mid)) == Ordering::Greater {
                 lo = mid + 1;
             } else {
                 hi = mid;
