@@ -111,7 +111,7 @@ impl Block {
     /// A cursor over this block, not yet positioned (call a `seek*` first).
     pub fn cursor(&self) -> BlockCursor {
         let pos = Pos { cur: self.restarts_off, next: self.restarts_off, ..Pos::default() };
-        BlockCursor { block: self.clone(), pos }
+        BlockCursor { block: self.clone(), pos, back: Vec::new(), back_keys: Vec::new() }
     }
 
     /// Number of entries (walks the block).
@@ -185,7 +185,6 @@ impl Block {
     /// Positions `pos` at restart point `i`, before its entry.
     fn to_restart(&self, pos: &mut Pos, i: usize) {
         pos.key.clear();
-        pos.restart = i;
         pos.next = self.restart_point(i);
         pos.cur = self.restarts_off;
     }
@@ -204,9 +203,6 @@ impl Block {
         pos.cur = pos.next;
         pos.next = e.value.end;
         pos.value = e.value;
-        while pos.restart + 1 < self.num_restarts && self.restart_point(pos.restart + 1) <= pos.cur {
-            pos.restart += 1;
-        }
         true
     }
 
@@ -253,6 +249,20 @@ impl Block {
 pub struct BlockCursor {
     block: Block,
     pos: Pos,
+    /// Entries before `pos` in its restart run, decoded by the last backward step so the
+    /// following `prev`s pop them instead of re-walking the run (cleared by every other move).
+    back: Vec<Saved>,
+    back_keys: Vec<u8>,
+}
+
+/// An entry remembered for backward iteration; its key is `back_keys[key_start..]` up to the
+/// next saved key.
+#[derive(Clone)]
+struct Saved {
+    cur: usize,
+    next: usize,
+    value: Range<usize>,
+    key_start: usize,
 }
 
 impl BlockCursor {
@@ -292,6 +302,7 @@ impl BlockCursor {
 
     /// Moves to the first entry ≥ `(user_key, trailer)`; invalid when there is none.
     pub fn seek(&mut self, user_key: &[u8], trailer: u64) {
+        self.forget_back();
         self.block.seek_pos(&mut self.pos, user_key, trailer);
     }
 
@@ -307,43 +318,82 @@ impl BlockCursor {
 
     /// Moves to the first entry.
     pub fn seek_to_first(&mut self) {
+        self.forget_back();
         self.block.to_restart(&mut self.pos, 0);
         self.block.parse_next(&mut self.pos);
     }
 
     /// Moves to the last entry.
     pub fn seek_to_last(&mut self) {
-        let b = &self.block;
-        b.to_restart(&mut self.pos, b.num_restarts - 1);
-        while b.parse_next(&mut self.pos) && self.pos.next < b.restarts_off {}
+        self.forget_back();
+        let end = self.block.restarts_off;
+        self.walk_run(self.block.num_restarts - 1, end);
     }
 
     /// Moves to the next entry (invalid after the last).
     pub fn next(&mut self) {
         if self.valid() {
+            self.forget_back();
             self.block.parse_next(&mut self.pos);
         }
     }
 
-    /// Moves to the previous entry (invalid before the first): restarts from the closest
-    /// restart point before the current entry and walks forward.
+    /// Moves to the previous entry (invalid before the first). Entries are prefix-compressed,
+    /// so stepping back restarts from the closest restart point before the current entry and
+    /// walks forward, remembering the run so the next steps back are cheap.
     pub fn prev(&mut self) {
         if !self.valid() {
             return;
         }
+        if let Some(s) = self.back.pop() {
+            self.pos.cur = s.cur;
+            self.pos.next = s.next;
+            self.pos.value = s.value;
+            self.pos.key.clear();
+            self.pos.key.set(0, &self.back_keys[s.key_start..]);
+            self.back_keys.truncate(s.key_start);
+            return;
+        }
         let b = &self.block;
         let original = self.pos.cur;
-        let mut r = self.pos.restart;
-        while b.restart_point(r) >= original {
-            if r == 0 {
-                b.to_restart(&mut self.pos, 0);
-                self.pos.next = b.restarts_off;
-                return;
+        // The last restart point before the current entry (restart offsets increase).
+        let (mut lo, mut hi) = (0, b.num_restarts);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if b.restart_point(mid) < original {
+                lo = mid + 1;
+            } else {
+                hi = mid;
             }
-            r -= 1;
         }
+        if lo == 0 {
+            b.to_restart(&mut self.pos, 0);
+            self.pos.next = b.restarts_off;
+            return;
+        }
+        self.walk_run(lo - 1, original);
+    }
+
+    /// Walks from restart point `r` to the entry that ends at `end`, saving the ones before it.
+    fn walk_run(&mut self, r: usize, end: usize) {
+        self.back.clear();
+        self.back_keys.clear();
+        let b = &self.block;
         b.to_restart(&mut self.pos, r);
-        while b.parse_next(&mut self.pos) && self.pos.next < original {}
+        while b.parse_next(&mut self.pos) && self.pos.next < end {
+            self.back.push(Saved {
+                cur: self.pos.cur,
+                next: self.pos.next,
+                value: self.pos.value.clone(),
+                key_start: self.back_keys.len(),
+            });
+            self.back_keys.extend_from_slice(self.pos.key.as_slice());
+        }
+    }
+
+    fn forget_back(&mut self) {
+        self.back.clear();
+        self.back_keys.clear();
     }
 }
 
@@ -447,8 +497,6 @@ struct Pos {
     cur: usize,
     /// Offset of the entry after it.
     next: usize,
-    /// The restart run holding `cur`.
-    restart: usize,
     key: ScratchKey,
     value: Range<usize>,
 }
@@ -778,6 +826,36 @@ mod tests {
                         prop_assert_eq!(got, Some((kt, &v[..])));
                     }
                     None => prop_assert_eq!(got, None),
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn random_walk_matches_model(
+            raw in arb_entries(),
+            interval in 1usize..20,
+            moves in prop::collection::vec(0u8..6, 1..200),
+        ) {
+            let m = model(raw);
+            let b = decode(&m, interval);
+            let mut c = b.cursor();
+            // The model position: Some(index) or None (invalid).
+            let mut at: Option<usize> = None;
+            for mv in moves {
+                match mv {
+                    0 | 1 => { c.next(); at = at.and_then(|i| (i + 1 < m.len()).then_some(i + 1)); }
+                    2 | 3 => { c.prev(); at = at.and_then(|i| i.checked_sub(1)); }
+                    4 => { c.seek_to_first(); at = Some(0); }
+                    _ => { c.seek_to_last(); at = Some(m.len() - 1); }
+                }
+                match at {
+                    Some(i) => {
+                        prop_assert!(c.valid());
+                        prop_assert_eq!((c.key(), c.value()), (&m[i].0[..], &m[i].1[..]));
+                    }
+                    None => prop_assert!(!c.valid()),
                 }
             }
         }

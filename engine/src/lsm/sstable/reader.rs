@@ -26,6 +26,10 @@ pub struct Table {
     index_keys: Vec<u8>,
     /// End of each index key in `index_keys`.
     index_ends: Vec<u32>,
+    /// The first eight bytes of each index key's user key, big-endian and zero-padded: the
+    /// binary search compares these and reads a whole key only on a tie, so it touches one
+    /// small array instead of two large ones.
+    index_prefixes: Vec<u64>,
     handles: Vec<BlockHandle>,
 }
 
@@ -54,6 +58,7 @@ impl Table {
             .map_err(at_index)?;
         let mut index_keys = Vec::new();
         let mut index_ends = Vec::new();
+        let mut index_prefixes = Vec::new();
         let mut handles = Vec::new();
         let mut next_offset = 0u64;
         let mut c = index.cursor();
@@ -68,6 +73,7 @@ impl Table {
             }
             next_offset += u64::from(h.len);
             index_keys.extend_from_slice(c.key());
+            index_prefixes.push(prefix64(c.user_key()));
             index_ends.push(u32::try_from(index_keys.len()).map_err(|_| at_index("index too large"))?);
             handles.push(h);
             c.next();
@@ -87,7 +93,8 @@ impl Table {
                 Ok(props)
             })
             .map_err(|r| corrupt(footer.props.offset, r))?;
-        let table = Table { file, file_len, props, filter, index_keys, index_ends, handles };
+        let table =
+            Table { file, file_len, props, filter, index_keys, index_ends, index_prefixes, handles };
         let last = table.index_key(table.handles.len() - 1);
         if table.props.data_blocks != table.handles.len() as u64 || table.props.largest != last {
             return Err(corrupt(footer.props.offset, "table props disagree with the index"));
@@ -182,6 +189,7 @@ impl Table {
     pub fn index_bytes(&self) -> usize {
         self.index_keys.capacity()
             + self.index_ends.capacity() * core::mem::size_of::<u32>()
+            + self.index_prefixes.capacity() * core::mem::size_of::<u64>()
             + self.handles.capacity() * core::mem::size_of::<BlockHandle>()
     }
 
@@ -198,10 +206,17 @@ impl Table {
 
     /// Index of the first block whose index key is ≥ the target.
     fn partition(&self, user_key: &[u8], trailer: u64) -> usize {
+        let target = prefix64(user_key);
         let (mut lo, mut hi) = (0, self.handles.len());
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if cmp_target(user_key, trailer, self.index_key(mid)) == Ordering::Greater {
+            let p = self.index_prefixes[mid];
+            let greater = if target != p {
+                target > p
+            } else {
+                cmp_target(user_key, trailer, self.index_key(mid)) == Ordering::Greater
+            };
+            if greater {
                 lo = mid + 1;
             } else {
                 hi = mid;
@@ -209,6 +224,16 @@ impl Table {
         }
         lo
     }
+}
+
+/// The first eight bytes of `user_key` as a big-endian integer, zero-padded. Unequal prefixes
+/// order their keys; equal ones say nothing (`"a"` and `"a\0"` share one).
+#[inline]
+fn prefix64(user_key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = user_key.len().min(8);
+    b[..n].copy_from_slice(&user_key[..n]);
+    u64::from_be_bytes(b)
 }
 
 #[cfg(test)]
@@ -440,6 +465,29 @@ mod tests {
         assert_eq!(t.seek_block_for_prev(b"zzz", 0), Some(0));
         assert_eq!(props.smallest_user_key(), b"only");
         assert_eq!(props.largest_user_key(), b"only");
+    }
+
+    #[test]
+    fn index_prefix_ties_fall_back_to_whole_keys() {
+        let users: [&[u8]; 9] = [b"a", b"a\0", b"a\0\0", b"a\0\0\0\0\0\0\0", b"a\0\0\0\0\0\0\0\0", b"abcdefgh", b"abcdefgh\0", b"abcdefgh\x01", b"b"];
+        let mut m: Model = Vec::new();
+        for u in users {
+            for seq in [9, 5] {
+                m.push((u.to_vec(), trailer(seq, ValueKind::Put), vec![seq as u8]));
+            }
+        }
+        let opts = TableOptions { block_size: 1, restart_interval: 1, bloom_bits_per_key: 10 };
+        let (whole, _) = build(&m, &opts);
+        let t = Table::open_from_bytes(FILE, &whole).expect("opens");
+        assert_eq!(t.block_count(), m.len());
+        for (i, (u, tr, _)) in m.iter().enumerate() {
+            assert_eq!(t.seek_block(u, *tr), Some(i), "{u:?}");
+            assert_eq!(seek(&t, &whole, u, *tr), Some(ikey(u, *tr)));
+            assert_eq!(t.get_block(u, 7), Some(i + 1 - (i % 2)), "{u:?}");
+        }
+        // Block 9 ends with "a" + 8 zeros; its separator "a\x01" still covers "a" + 9 zeros.
+        assert_eq!(t.seek_block(b"a\0\0\0\0\0\0\0\0\0", u64::MAX), Some(9));
+        assert_eq!(t.seek_block(b"c", u64::MAX), None);
     }
 
     #[test]
