@@ -160,7 +160,7 @@ impl Node {
         match self.tracker.tally() {
             VoteResult::Won => {
                 if self.role == Role::PreCandidate {
-                    self.campaign(Campaign::Election);
+                    self.campaign_as(Campaign::Election);
                 } else if self.role == Role::Candidate {
                     self.become_leader();
                 }
@@ -180,12 +180,12 @@ impl Node {
 
     pub(crate) fn handle_timeout_now(&mut self, from: NodeId) {
         if self.role != Role::Leader && self.promotable() && self.leader == Some(from) {
-            self.campaign(Campaign::Transfer);
+            self.campaign_as(Campaign::Transfer);
         }
     }
 
     /// Starts a pre-vote, an election, or an election that overrides the lease.
-    pub(crate) fn campaign(&mut self, kind: Campaign) {
+    pub(crate) fn campaign_as(&mut self, kind: Campaign) {
         if !self.promotable() {
             return;
         }
@@ -312,7 +312,7 @@ impl Node {
             } else {
                 Campaign::Election
             };
-            self.campaign(kind);
+            self.campaign_as(kind);
         }
     }
 }

@@ -341,6 +341,19 @@ impl Node {
         self.propose_conf(id, cc);
     }
 
+    /// Campaigns now (a pre-vote first when enabled), as if the election timeout had passed.
+    /// Ignored by a leader and by nodes that are not voters.
+    pub fn campaign(&mut self) {
+        if self.role != Role::Leader {
+            let kind = if self.cfg.pre_vote {
+                election::Campaign::PreVote
+            } else {
+                election::Campaign::Election
+            };
+            self.campaign_as(kind);
+        }
+    }
+
     /// Starts a linearizable read; the outcome arrives as [`Output::Read`] with the
     /// returned id.
     pub fn read_index(&mut self) -> ReadId {

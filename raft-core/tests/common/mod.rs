@@ -267,7 +267,18 @@ impl Peer {
                 return msgs;
             };
             let Some(out) = node.poll_output() else { break };
-            self.digest = hash_of(&(self.digest, format!("{out:?}")));
+            self.handle(out, checker, &mut msgs);
+        }
+        msgs
+    }
+
+    /// Carries out one output.
+    pub fn handle(&mut self, out: Output, checker: &mut Checker, msgs: &mut Vec<Message>) {
+        let Some(node) = self.node.as_mut() else {
+            return;
+        };
+        self.digest = hash_of(&(self.digest, format!("{out:?}")));
+        {
             match out {
                 Output::Send(m) => msgs.push(m),
                 Output::Persist(p) => {
@@ -334,7 +345,6 @@ impl Peer {
                 Output::LeaderChanged { .. } => {}
             }
         }
-        msgs
     }
 
     /// Makes up to `n` pending writes durable and reports them.
