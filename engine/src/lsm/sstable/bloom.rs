@@ -39,10 +39,14 @@ pub fn build(hashes: &[u64], bits_per_key: u32, out: &mut Vec<u8>) {
     let bits = &mut out[start..];
     for &h in hashes {
         let base = line_of(h, lines) * LINE_BYTES;
+        let line: &mut [u8; LINE_BYTES] = match (&mut bits[base..base + LINE_BYTES]).try_into() {
+            Ok(line) => line,
+            Err(_) => continue, // unreachable: the slice is LINE_BYTES long
+        };
         let mut x = h as u32;
         for _ in 0..probes {
-            let bit = (x >> 23) as usize;
-            bits[base + bit / 8] |= 1 << (bit % 8);
+            let bit = (x >> 23) as usize; // < 512, so bit / 8 < 64: no bounds check
+            line[bit / 8] |= 1 << (bit % 8);
             x = x.wrapping_mul(MUL);
         }
     }
@@ -95,7 +99,10 @@ impl Bloom {
         if self.lines == 0 {
             return true;
         }
-        let line = &self.bits[line_of(h, self.lines) * LINE_BYTES..][..LINE_BYTES];
+        let start = line_of(h, self.lines) * LINE_BYTES;
+        let Ok(line) = <&[u8; LINE_BYTES]>::try_from(&self.bits[start..start + LINE_BYTES]) else {
+            return true; // unreachable: the slice is LINE_BYTES long
+        };
         let mut x = h as u32;
         for _ in 0..self.probes {
             let bit = (x >> 23) as usize;
