@@ -141,7 +141,7 @@ impl Memtable {
     /// Entries from `(user, trailer)` onwards (forward) in internal-key order.
     pub fn range_from<'a>(
         &'a self,
-        user: &'a [u8],
+        user: &[u8],
         trailer: u64,
     ) -> impl DoubleEndedIterator<Item = (&'a MemKey, &'a [u8])> + 'a {
         let probe: (&[u8], u64) = (user, trailer);
@@ -152,7 +152,7 @@ impl Memtable {
     /// Entries strictly before `(user, trailer)`, in internal-key order (iterate `.rev()`).
     pub fn range_before<'a>(
         &'a self,
-        user: &'a [u8],
+        user: &[u8],
         trailer: u64,
     ) -> impl DoubleEndedIterator<Item = (&'a MemKey, &'a [u8])> + 'a {
         let probe: (&[u8], u64) = (user, trailer);
