@@ -193,8 +193,8 @@ pub enum Body {
     },
     /// Leader → follower: one chunk of a snapshot.
     SnapshotChunk {
-        /// What the snapshot replaces.
-        meta: SnapshotMeta,
+        /// What the snapshot replaces (boxed: keeps every message small).
+        meta: alloc::boxed::Box<SnapshotMeta>,
         /// Byte offset of `data` in the snapshot.
         offset: u64,
         /// The chunk.

@@ -1,5 +1,6 @@
 //! What a [`Node`](crate::Node) asks its driver to do, drained with `Node::poll_output`.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
@@ -28,7 +29,7 @@ pub enum Output {
         /// The follower the snapshot is for.
         to: NodeId,
         /// The snapshot (the one of the last `Node::compact`).
-        meta: SnapshotMeta,
+        meta: Box<SnapshotMeta>,
         /// Where to read.
         offset: u64,
         /// How much at most.
@@ -39,7 +40,7 @@ pub enum Output {
     /// [`Persist`] that carries its metadata.
     StageSnapshotChunk {
         /// The snapshot being received.
-        meta: SnapshotMeta,
+        meta: Box<SnapshotMeta>,
         /// Offset of `data`.
         offset: u64,
         /// The bytes.
@@ -69,7 +70,7 @@ pub struct Persist {
     /// The current hard state.
     pub hard_state: HardState,
     /// A received snapshot to install.
-    pub snapshot: Option<SnapshotMeta>,
+    pub snapshot: Option<Box<SnapshotMeta>>,
     /// New log entries.
     pub entries: Vec<Entry>,
 }

@@ -136,7 +136,7 @@ impl Node {
             inc.next_offset = next_offset;
         }
         self.out.push_back(Output::StageSnapshotChunk {
-            meta: meta.clone(),
+            meta: alloc::boxed::Box::new(meta.clone()),
             offset,
             data,
             last,

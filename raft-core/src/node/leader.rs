@@ -246,7 +246,7 @@ impl Node {
         }
         self.out.push_back(Output::ReadSnapshotChunk {
             to,
-            meta,
+            meta: alloc::boxed::Box::new(meta),
             offset: 0,
             max_bytes,
         });
@@ -276,7 +276,7 @@ impl Node {
         self.send(
             to,
             Body::SnapshotChunk {
-                meta,
+                meta: alloc::boxed::Box::new(meta),
                 offset,
                 data,
                 last,
@@ -307,7 +307,7 @@ impl Node {
         let meta = t.meta.clone();
         self.out.push_back(Output::ReadSnapshotChunk {
             to: from,
-            meta,
+            meta: alloc::boxed::Box::new(meta),
             offset: next_offset,
             max_bytes,
         });

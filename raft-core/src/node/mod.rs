@@ -304,7 +304,7 @@ impl Node {
                 offset,
                 data,
                 last,
-            } => self.handle_snapshot_message(m.from, meta, offset, data, last),
+            } => self.handle_snapshot_message(m.from, *meta, offset, data, last),
             Body::AppendResponse { index, reject } => {
                 self.handle_append_response(m.from, index, reject)
             }

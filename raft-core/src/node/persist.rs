@@ -78,7 +78,7 @@ impl Node {
         self.out.push_back(Output::Persist(Persist {
             id,
             hard_state,
-            snapshot,
+            snapshot: snapshot.map(alloc::boxed::Box::new),
             entries,
         }));
         let held = core::mem::take(&mut self.held);

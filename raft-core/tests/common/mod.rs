@@ -60,7 +60,7 @@ impl Disk {
     fn apply(&mut self, p: &Persist, staging: &[u8]) {
         self.hard_state = p.hard_state;
         if let Some(meta) = &p.snapshot {
-            self.snapshot = Some((meta.clone(), staging.to_vec()));
+            self.snapshot = Some(((**meta).clone(), staging.to_vec()));
             self.entries.clear();
         }
         if let Some(first) = p.entries.first() {
