@@ -377,6 +377,37 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever is done to a log's bytes (cut, overwritten, zero-filled), a scan returns an
+        /// error or a prefix of what was written: never a frame that was not written there.
+        #[test]
+        fn damage_yields_a_prefix_or_an_error(
+            written in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 1..40), 0..8),
+            cut in proptest::prelude::any::<proptest::sample::Index>(),
+            hits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 0..3),
+            zero_tail in 0usize..20,
+        ) {
+            let refs: Vec<&[u8]> = written.iter().map(|p| &p[..]).collect();
+            let mut bytes = log(&refs);
+            let keep = cut.index(bytes.len() + 1);
+            bytes.truncate(keep.max(bytes.len() * 3 / 4));
+            for (at, v) in &hits {
+                if !bytes.is_empty() {
+                    let i = at.index(bytes.len());
+                    bytes[i] = *v;
+                }
+            }
+            bytes.extend(core::iter::repeat_n(0u8, zero_tail));
+            if let Ok(s) = scan(&bytes) {
+                let got = payloads(&s);
+                proptest::prop_assert!(got.len() <= refs.len());
+                proptest::prop_assert_eq!(&got[..], &refs[..got.len()]);
+                proptest::prop_assert!(s.valid_len <= bytes.len() as u64);
+                proptest::prop_assert_eq!(s.torn, s.valid_len != bytes.len() as u64);
+            }
+        }
+    }
+
     #[test]
     fn every_bit_flip_is_detected_or_torn() {
         let bytes = log(&[b"alpha", b"beta", b"gamma delta"]);
