@@ -141,9 +141,10 @@ impl<T> WalWriter<T> {
         self.dormant = false;
     }
 
-    /// Nothing in flight and nothing appended but unsynced: safe to rotate in sync mode.
+    /// Nothing in flight, nothing appended but unsynced, no older segment still being closed:
+    /// safe to rotate.
     pub fn is_idle(&self) -> bool {
-        self.inflight.is_none() && self.appended.is_empty()
+        self.inflight.is_none() && self.appended.is_empty() && self.old_tail.is_none()
     }
 
     /// True when bytes were written but not synced.
@@ -159,6 +160,7 @@ impl<T> WalWriter<T> {
     /// file; otherwise they belong to the old memtable and are written and synced to the old
     /// file first.
     pub fn rotate(&mut self, next: FileName) {
+        assert!(self.is_idle(), "WAL rotated while busy");
         let old = mem::replace(&mut self.file, next);
         let old_unsynced = self.len > self.synced_len;
         self.len = 0;
