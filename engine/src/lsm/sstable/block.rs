@@ -161,14 +161,19 @@ impl Block {
             key.clear();
             key.extend_from_slice(&prev[..e.shared]);
             key.extend_from_slice(&data[e.suffix.clone()]);
-            let Some((_, trailer)) = key::split_internal(&key) else {
+            let Some((user, trailer)) = key::split_internal(&key) else {
                 return Err("block key shorter than a trailer");
             };
             if data_block && key::split_trailer(trailer).is_none() {
                 return Err("block key has an unknown value kind");
             }
-            if off != 0 && key::cmp_internal(&prev, &key) != Ordering::Less {
-                return Err("block keys out of order");
+            if off != 0 {
+                let in_order = key::split_internal(&prev).is_some_and(|(pu, pt)| {
+                    cmp_bytes(pu, user).then_with(|| trailer.cmp(&pt)) == Ordering::Less
+                });
+                if !in_order {
+                    return Err("block keys out of order");
+                }
             }
             core::mem::swap(&mut prev, &mut key);
             off = e.value.end;
