@@ -10,7 +10,9 @@ mod common;
 
 use common::sim::Sim;
 
-fn seeds() -> Vec<u64> {
+/// Seeds for one test: `RAFT_SIM_SEED` replays exactly the seed a failure printed; otherwise
+/// `RAFT_SIM_SEEDS` seeds (default 1000), spread by `mult` so that the tests differ.
+fn seeds(mult: u64) -> Vec<u64> {
     if let Ok(s) = std::env::var("RAFT_SIM_SEED") {
         return vec![s.parse().expect("RAFT_SIM_SEED is a number")];
     }
@@ -18,7 +20,7 @@ fn seeds() -> Vec<u64> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
-    (1..=n).collect()
+    (1..=n).map(|s| s.wrapping_mul(mult)).collect()
 }
 
 fn run_seed(seed: u64, nodes: usize) {
@@ -29,15 +31,27 @@ fn run_seed(seed: u64, nodes: usize) {
 
 #[test]
 fn sim_three_nodes() {
-    for seed in seeds() {
+    for seed in seeds(1) {
         run_seed(seed, 3);
+    }
+}
+
+/// Five nodes with random membership changes (single steps and joint changes, removals of
+/// the leader included) under the same faults.
+#[test]
+fn sim_five_nodes_membership() {
+    for seed in seeds(104_729) {
+        let mut sim = Sim::new(seed, 5);
+        sim.membership = true;
+        sim.run(150, 400);
+        sim.check_outcomes();
     }
 }
 
 #[test]
 fn sim_five_nodes() {
-    for seed in seeds() {
-        run_seed(seed.wrapping_mul(7919), 5);
+    for seed in seeds(7919) {
+        run_seed(seed, 5);
     }
 }
 

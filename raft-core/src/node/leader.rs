@@ -190,7 +190,7 @@ impl Node {
             }
             while self.maybe_send_append(to, false) {}
             let pr = &self.tracker.progress[k].1;
-            if pr.sent_commit < self.log.committed && !pr.is_paused(self.cfg.max_inflight_msgs) {
+            if pr.sent_commit < self.durable_commit && !pr.is_paused(self.cfg.max_inflight_msgs) {
                 self.maybe_send_append(to, true);
             }
         }
@@ -221,7 +221,7 @@ impl Node {
             return false;
         }
         let last_sent = Index(prev.0 + entries.len() as u64);
-        let commit = self.log.committed;
+        let commit = self.durable_commit;
         if let Some(pr) = self.tracker.get_mut(to) {
             pr.sent_entries(last_sent, !entries.is_empty());
             pr.sent_commit = commit;
@@ -410,7 +410,7 @@ impl Node {
             if to == self.id {
                 continue;
             }
-            let commit = self.tracker.progress[k].1.matched.min(self.log.committed);
+            let commit = self.tracker.progress[k].1.matched.min(self.durable_commit);
             self.send(
                 to,
                 Body::Heartbeat {

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use strata_raft::{Config, Index, Message, NodeId, ProposalId, ProposalOutcome, ReadOutcome};
+use strata_raft::{
+    ConfChange, ConfChangeStep, Config, Index, Message, NodeId, ProposalId, ProposalOutcome,
+    ReadOutcome,
+};
 
 use super::{hash_of, Checker, Peer, Rng};
 
@@ -67,6 +70,8 @@ pub struct Sim {
     dropped: Vec<u64>,
     /// Random client proposals and reads every tick.
     pub clients: bool,
+    /// Random membership changes during the faults; all nodes voters again at the end.
+    pub membership: bool,
     /// `RAFT_SIM_TRACE=1`: print the first node's disk queue every sub-tick.
     trace_disk: bool,
     /// `RAFT_SIM_TRACE_NODE=n`: print every message to or from node n.
@@ -112,6 +117,7 @@ impl Sim {
             committed_unchecked: Vec::new(),
             dropped: Vec::new(),
             clients: true,
+            membership: false,
             trace_disk: std::env::var("RAFT_SIM_TRACE").is_ok(),
             trace_node: std::env::var("RAFT_SIM_TRACE_NODE")
                 .ok()
@@ -135,9 +141,9 @@ impl Sim {
                 None => s += &format!("{}: down\n", p.id),
                 Some(n) => {
                     s += &format!(
-                        "{}: {:?} {} lead {:?} commit {} applied {} stable {} last {} first {} pending-writes {} props {:?} reads {:?}\n",
+                        "{}: {:?} {} lead {:?} commit {} applied {} stable {} last {} first {} pending-writes {} props {:?} reads {:?} conf {:?}\n",
                         p.id, n.role(), n.term(), n.leader(), n.commit_index(), n.applied_index(), n.stable_index(),
-                        n.last_index(), n.first_index(), p.disk.pending.len(), p.proposals, self.reads.iter().filter(|r| r.0 == (p.id.0 - 1) as usize).collect::<Vec<_>>()
+                        n.last_index(), n.first_index(), p.disk.pending.len(), p.proposals, self.reads.iter().filter(|r| r.0 == (p.id.0 - 1) as usize).collect::<Vec<_>>(), n.conf_state()
                     );
                     if n.is_leader() {
                         for q in &self.peers {
@@ -286,6 +292,22 @@ impl Sim {
 
     fn client_actions(&mut self) {
         let n = self.peers.len();
+        if self.membership && self.rng.chance(40) {
+            if let Some(l) = self.leader() {
+                let pick = |r: &mut Rng| NodeId(1 + r.below(n as u64));
+                let cc = match self.rng.below(5) {
+                    0 => ConfChange::Single(ConfChangeStep::RemoveNode(pick(&mut self.rng))),
+                    1 => ConfChange::Single(ConfChangeStep::AddVoter(pick(&mut self.rng))),
+                    2 => ConfChange::Single(ConfChangeStep::AddLearner(pick(&mut self.rng))),
+                    3 => ConfChange::Joint(vec![
+                        ConfChangeStep::AddVoter(pick(&mut self.rng)),
+                        ConfChangeStep::RemoveNode(pick(&mut self.rng)),
+                    ]),
+                    _ => ConfChange::Joint(vec![ConfChangeStep::AddLearner(pick(&mut self.rng))]),
+                };
+                self.propose_conf_on(l, cc);
+            }
+        }
         for _ in 0..self.rng.below(4) {
             let k = self.rng.below(n as u64) as usize;
             let leader_like = self.peers[k]
@@ -303,6 +325,14 @@ impl Sim {
                 let id = node.read_index();
                 self.reads.push((k, id, mc));
             }
+        }
+    }
+
+    pub fn propose_conf_on(&mut self, k: usize, cc: ConfChange) {
+        let v = self.next_value;
+        self.next_value += 1;
+        if let Some(n) = self.peers[k].node.as_mut() {
+            n.propose_conf_change(ProposalId(v), cc);
         }
     }
 
@@ -373,6 +403,22 @@ impl Sim {
                     self.reads.len()
                 ));
             }
+            if self.now % SUB == 0 && self.membership {
+                // Bring every node back as a voter.
+                if let Some(l) = self.leader() {
+                    let cs = self.peers[l]
+                        .node
+                        .as_ref()
+                        .map(|n| n.conf_state())
+                        .unwrap_or_default();
+                    if cs.voters.len() < self.peers.len() && !cs.is_joint() {
+                        let steps = (1..=self.peers.len() as u64)
+                            .map(|i| ConfChangeStep::AddVoter(NodeId(i)))
+                            .collect();
+                        self.propose_conf_on(l, ConfChange::Joint(steps));
+                    }
+                }
+            }
             if self.now % SUB == 0 {
                 if let Some(l) = self.leader() {
                     if self.peers[l].proposals.is_empty()
@@ -390,7 +436,16 @@ impl Sim {
                 .peers
                 .iter()
                 .all(|p| p.sm.applied == target && p.disk.pending.is_empty());
+            let all_voters = !self.membership
+                || self
+                    .leader()
+                    .and_then(|l| self.peers[l].node.as_ref())
+                    .is_some_and(|n| {
+                        let cs = n.conf_state();
+                        cs.voters.len() == self.peers.len() && !cs.is_joint()
+                    });
             if pending == 0
+                && all_voters
                 && self.reads.is_empty()
                 && converged
                 && self.leader().is_some()
