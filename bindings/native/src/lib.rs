@@ -1,1 +1,39 @@
-//! # strata — an embeddable storage engine
+#![doc = include_str!("../../../README.md")]
+//!
+//! # The `strata` crate
+//!
+//! This crate is the native binding of Strata's sans-IO core ([`strata_engine`]): it carries
+//! out the core's requests on real files and threads, and offers the synchronous API above.
+//!
+//! * [`Db`] — open a folder, then `get` / `put` / `delete` / `write` (atomic [`Batch`]),
+//!   ordered iteration ([`Db::range`], [`Db::prefix`], and their `_rev` forms), repeatable reads
+//!   ([`Db::snapshot`]), [`Db::flush`], [`Db::compact_range`], [`Db::stats`], [`Db::sync`].
+//! * [`Options`] — durability ([`Durability`]), memtable size, block cache budget.
+//! * [`Error`] — typed: [`Error::Locked`] for a folder another `Db` holds, [`Error::Io`] with the
+//!   path, and the core's errors (invalid arguments, corruption with file and offset, disk
+//!   failures) in [`Error::Store`].
+//!
+//! How the threads cooperate (group commit without a timer, reads without the lock) is
+//! described in the `driver` module's source.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+mod cache;
+mod db;
+mod disk;
+mod driver;
+mod error;
+mod iter;
+mod lock;
+mod options;
+
+pub use db::{Db, Snapshot};
+pub use error::{Error, InvalidArgument, Result, StoreError};
+pub use iter::Iter;
+pub use lock::LOCK_FILE;
+pub use options::{Durability, Options};
+pub use strata_engine::lsm::batch::Batch;
+pub use strata_engine::lsm::cache::CacheStats;
+pub use strata_engine::lsm::config::Config;
+pub use strata_engine::lsm::store::Stats;

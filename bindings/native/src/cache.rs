@@ -1,0 +1,49 @@
+//! The block cache shared by every reading thread: the core's CLOCK [`BlockCache`] split into
+//! shards, each behind its own lock, chosen by hashing the block's address.
+use std::sync::{Mutex, MutexGuard};
+use strata_engine::lsm::cache::{BlockCache, CacheStats};
+use strata_engine::lsm::sstable::Block;
+
+const SHARDS: usize = 16;
+
+/// Decoded SST blocks by `(file number, offset)`.
+pub(crate) struct SharedCache {
+    shards: Vec<Mutex<BlockCache>>,
+}
+
+impl SharedCache {
+    pub(crate) fn new(capacity_bytes: usize) -> Self {
+        let per = capacity_bytes / SHARDS;
+        SharedCache { shards: (0..SHARDS).map(|_| Mutex::new(BlockCache::new(per))).collect() }
+    }
+
+    fn shard(&self, file: u64, offset: u64) -> MutexGuard<'_, BlockCache> {
+        // Blocks are ~4 KiB apart; mix the file number in so neighbouring tables spread too.
+        let h = (offset >> 12).wrapping_add(file.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let h = h ^ (h >> 29);
+        self.shards[(h as usize) % SHARDS].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn get(&self, file: u64, offset: u64) -> Option<Block> {
+        self.shard(file, offset).get(file, offset)
+    }
+
+    pub(crate) fn insert(&self, file: u64, offset: u64, block: Block) {
+        self.shard(file, offset).insert(file, offset, block);
+    }
+
+    /// Drops a deleted table's blocks.
+    pub(crate) fn remove_file(&self, file: u64) {
+        for s in &self.shards {
+            s.lock().unwrap_or_else(|p| p.into_inner()).remove_file(file);
+        }
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        let mut total = CacheStats::default();
+        for s in &self.shards {
+            total.add(&s.lock().unwrap_or_else(|p| p.into_inner()).stats());
+        }
+        total
+    }
+}

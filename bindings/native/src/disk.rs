@@ -1,0 +1,187 @@
+//! Real files: carries out the core's I/O requests in one folder.
+//!
+//! * Store requests ([`Disk::perform`]) come from one driver thread at a time, in the order
+//!   the store emitted them, so per-file ordering holds. WAL and manifest appends go through
+//!   cached append-mode handles: an append is one `write(2)`, a sync one `fdatasync(2)`.
+//! * A file created by an append has its directory entry synced with its first `Sync`, as the
+//!   core's durability model asks ([`strata_engine::lsm::io`]).
+//! * SST reads (point reads, iterators, compaction input) use `pread(2)` on handles kept open
+//!   in a table cache shared by every thread.
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use strata_engine::lsm::io::{FileKind, FileName, IoError, IoRequest, IoResult};
+
+/// The data folder.
+#[derive(Debug)]
+pub(crate) struct Disk {
+    dir: PathBuf,
+    /// Append handles of WAL and manifest files; only the driver touches them.
+    writers: Mutex<Writers>,
+    /// Read handles of SSTs by file number.
+    tables: RwLock<HashMap<u64, Arc<File>>>,
+}
+
+#[derive(Debug, Default)]
+struct Writers {
+    open: HashMap<FileName, File>,
+    /// Files created since the directory was last synced.
+    unsynced_entries: HashSet<FileName>,
+}
+
+impl Disk {
+    pub(crate) fn new(dir: &Path) -> Disk {
+        Disk { dir: dir.to_path_buf(), writers: Mutex::default(), tables: RwLock::default() }
+    }
+
+    pub(crate) fn path(&self, file: FileName) -> PathBuf {
+        self.dir.join(file.to_string())
+    }
+
+    /// Carries out one store request.
+    pub(crate) fn perform(&self, req: &IoRequest) -> IoResult {
+        let r = match req {
+            IoRequest::List => self.list().map(IoResult::Listed),
+            IoRequest::Read { file, offset, len } => self.read(*file, *offset, *len).map(IoResult::Data),
+            IoRequest::ReadAll { file } => fs::read(self.path(*file)).map(IoResult::Data),
+            IoRequest::Append { file, data } => self.append(*file, data).map(|()| IoResult::Done),
+            IoRequest::Sync { file } => self.sync(*file).map(|()| IoResult::Done),
+            IoRequest::Truncate { file, len } => self.truncate(*file, *len).map(|()| IoResult::Done),
+            IoRequest::Delete { file } => self.delete(*file).map(|()| IoResult::Done),
+        };
+        r.unwrap_or_else(|e| IoResult::Failed(io_error(&e)))
+    }
+
+    fn list(&self) -> io::Result<Vec<FileName>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str().and_then(FileName::parse) {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn writers(&self) -> std::sync::MutexGuard<'_, Writers> {
+        self.writers.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn append(&self, file: FileName, data: &[u8]) -> io::Result<()> {
+        let mut w = self.writers();
+        let w = &mut *w;
+        if !w.open.contains_key(&file) {
+            let path = self.path(file);
+            let existed = path.exists();
+            let f = OpenOptions::new().append(true).create(true).open(&path)?;
+            if !existed {
+                w.unsynced_entries.insert(file);
+            }
+            w.open.insert(file, f);
+        }
+        match w.open.get_mut(&file) {
+            Some(f) => f.write_all(data),
+            None => Err(io::Error::other("append handle vanished")),
+        }
+    }
+
+    fn sync(&self, file: FileName) -> io::Result<()> {
+        let mut w = self.writers();
+        match w.open.get(&file) {
+            Some(f) => f.sync_data()?,
+            None => File::open(self.path(file))?.sync_data()?,
+        }
+        if w.unsynced_entries.remove(&file) {
+            if let Err(e) = self.sync_dir() {
+                w.unsynced_entries.insert(file);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn truncate(&self, file: FileName, len: u64) -> io::Result<()> {
+        let mut w = self.writers();
+        // Drop the append handle: the next append reopens at the new end.
+        w.open.remove(&file);
+        let f = OpenOptions::new().write(true).open(self.path(file))?;
+        f.set_len(len)?;
+        f.sync_all()
+    }
+
+    fn delete(&self, file: FileName) -> io::Result<()> {
+        {
+            let mut w = self.writers();
+            w.open.remove(&file);
+            w.unsynced_entries.remove(&file);
+        }
+        if file.kind == FileKind::Table {
+            self.tables.write().unwrap_or_else(|p| p.into_inner()).remove(&file.number);
+        }
+        match fs::remove_file(self.path(file)) {
+            Ok(()) => self.sync_dir(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Makes creations and removals in the folder durable.
+    pub(crate) fn sync_dir(&self) -> io::Result<()> {
+        File::open(&self.dir)?.sync_all()
+    }
+
+    /// Reads up to `len` bytes at `offset` (shorter only at the end of the file).
+    pub(crate) fn read(&self, file: FileName, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        let f = self.handle(file)?;
+        let len = usize::try_from(len).map_err(|_| io::Error::other("read length overflows"))?;
+        let mut buf = vec![0u8; len];
+        let mut filled = 0;
+        while filled < len {
+            match f.read_at(&mut buf[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        buf.truncate(filled);
+        Ok(buf)
+    }
+
+    /// A read handle: kept open for SSTs, fresh for anything else.
+    fn handle(&self, file: FileName) -> io::Result<Arc<File>> {
+        if file.kind != FileKind::Table {
+            return File::open(self.path(file)).map(Arc::new);
+        }
+        if let Some(f) = self.tables.read().unwrap_or_else(|p| p.into_inner()).get(&file.number) {
+            return Ok(f.clone());
+        }
+        let f = Arc::new(File::open(self.path(file))?);
+        self.tables.write().unwrap_or_else(|p| p.into_inner()).insert(file.number, f.clone());
+        Ok(f)
+    }
+
+    /// Creates `file` with `data`, syncs it and its directory entry (a job's output).
+    pub(crate) fn write_new(&self, file: FileName, data: &[u8]) -> io::Result<()> {
+        let path = self.path(file);
+        // A fresh number, unless a crash left an orphan behind: overwrite it.
+        let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&path)?;
+        f.write_all(data)?;
+        f.sync_data()?;
+        self.sync_dir()
+    }
+}
+
+/// The core's view of an OS error.
+pub(crate) fn io_error(e: &io::Error) -> IoError {
+    match e.kind() {
+        io::ErrorKind::NotFound => IoError::NotFound,
+        io::ErrorKind::StorageFull => IoError::NoSpace,
+        _ if e.raw_os_error() == Some(28) => IoError::NoSpace,
+        _ => IoError::Other(e.to_string()),
+    }
+}

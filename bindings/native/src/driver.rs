@@ -1,0 +1,313 @@
+//! The thread model: one [`Store`] behind a mutex, driven by whichever threads call it.
+//!
+//! * **Requests** (writes, syncs, flushes) are submitted under the lock. The outputs are drained
+//!   at once: replies go to a table the waiting callers read, jobs to the background thread, I/O
+//!   requests to a FIFO queue.
+//! * **I/O** is carried out by one *driver* at a time, outside the lock, in the order the store
+//!   emitted it (the core's per-file ordering rule). The driver is simply a caller that found I/O
+//!   queued and nobody driving: it takes the whole queue, performs it without the lock
+//!   (`write`/`fdatasync` on cached handles), re-locks and feeds the completions. While it runs
+//!   an `fdatasync`, other writers append their records to the store's WAL buffer and wait, so
+//!   the next sync covers all of them: group commit falls out of the protocol, with no timer.
+//! * A driver whose own reply has arrived hands off to a waiting caller (which wakes and becomes
+//!   the driver) rather than serving others' I/O; with no waiter it finishes the queue itself,
+//!   so I/O is never left behind.
+//! * **Jobs** (flushes, compactions) run on one background thread, which also feeds the store's
+//!   timer (`Durability::SyncEveryMs`) and drives any I/O left over.
+//! * **Reads** take the lock only to consult the memtables and take a read view; SST blocks are
+//!   then read (shared block cache, then `pread`) without the lock.
+use crate::cache::SharedCache;
+use crate::disk::{io_error, Disk};
+use crate::error::{Error, Result, StoreError};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use strata_engine::lsm::config::Durability;
+use strata_engine::lsm::io::{FileKind, FileName, IoId, IoRequest, IoResult};
+use strata_engine::lsm::job::{Job, JobStep};
+use strata_engine::lsm::sstable::{Block, BlockHandle};
+use strata_engine::lsm::store::{Output, ReqId, Reply, Request, Store};
+
+/// Everything the callers and the background thread share.
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    /// Signalled when replies arrive, the driver role frees up, jobs or I/O are queued, or the
+    /// database closes. Everybody waits on it and re-checks their own condition.
+    cond: Condvar,
+    pub(crate) disk: Disk,
+    pub(crate) cache: SharedCache,
+    start: Instant,
+    durability: Durability,
+}
+
+pub(crate) struct State {
+    pub(crate) store: Store,
+    replies: HashMap<ReqId, std::result::Result<Reply, StoreError>>,
+    io: VecDeque<(IoId, IoRequest)>,
+    jobs: VecDeque<Job>,
+    driving: bool,
+    waiters: usize,
+    opened: Option<std::result::Result<(), StoreError>>,
+    /// Set by close: no new requests or jobs.
+    pub(crate) closing: bool,
+    /// A job is running outside the lock.
+    job_running: bool,
+}
+
+type Reply1 = Option<std::result::Result<Reply, StoreError>>;
+
+impl Shared {
+    pub(crate) fn new(store: Store, disk: Disk, cache: SharedCache, durability: Durability) -> Shared {
+        let state = State {
+            store,
+            replies: HashMap::new(),
+            io: VecDeque::new(),
+            jobs: VecDeque::new(),
+            driving: false,
+            waiters: 0,
+            opened: None,
+            closing: false,
+            job_running: false,
+        };
+        Shared { state: Mutex::new(state), cond: Condvar::new(), disk, cache, start: Instant::now(), durability }
+    }
+
+    /// The store's clock: milliseconds since open.
+    pub(crate) fn now_ms(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock is a bug in this crate or the core; the state is still
+        // the store's own, so keep serving rather than poisoning every later call.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        self.cond.wait(st).unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs recovery on the calling thread: drives I/O until the store reports `Opened`.
+    pub(crate) fn recover(&self) -> Result<()> {
+        let mut st = self.lock();
+        let mut none = None;
+        self.absorb(&mut st, None, &mut none);
+        loop {
+            if let Some(r) = st.opened.clone() {
+                return r.map_err(Error::Store);
+            }
+            if st.io.is_empty() {
+                return Err(Error::Store(StoreError::NotOpen));
+            }
+            st = self.drive(st, None, &mut none);
+        }
+    }
+
+    /// Drains the store's outputs into the queues. A reply to `mine` lands in `slot` instead of
+    /// the table (the common, uncontended case costs no hashing).
+    fn absorb(&self, st: &mut State, mine: Option<ReqId>, slot: &mut Reply1) {
+        let mut wake = false;
+        while let Some(out) = st.store.poll() {
+            match out {
+                Output::Reply { id, result } if Some(id) == mine => *slot = Some(result),
+                Output::Reply { id, result } => {
+                    st.replies.insert(id, result);
+                    wake = true;
+                }
+                Output::Io { id, req } => {
+                    st.io.push_back((id, req));
+                    wake |= st.waiters > 0;
+                }
+                Output::Job(job) => {
+                    if st.closing {
+                        // Closing: a job not yet started is dropped (its work is redone after
+                        // the next open).
+                        drop(job);
+                    } else {
+                        st.jobs.push_back(job);
+                        wake = true;
+                    }
+                }
+                Output::Opened(r) => st.opened = Some(r),
+            }
+        }
+        if wake {
+            self.cond.notify_all();
+        }
+    }
+
+    /// Submits `req` and waits for its reply, driving I/O when it is this thread's turn.
+    pub(crate) fn call(&self, req: Request) -> Result<Reply> {
+        let mut st = self.lock();
+        if st.closing {
+            return Err(Error::Closed);
+        }
+        let id = st.store.submit(self.now_ms(), req);
+        let mut mine = None;
+        self.absorb(&mut st, Some(id), &mut mine);
+        loop {
+            if mine.is_none() {
+                mine = st.replies.remove(&id);
+            }
+            if let Some(r) = mine {
+                if !st.io.is_empty() && !st.driving {
+                    if st.waiters > 0 {
+                        self.cond.notify_all();
+                    } else {
+                        let mut none = None;
+                        drop(self.drive(st, None, &mut none));
+                    }
+                }
+                return r.map_err(Error::Store);
+            }
+            if !st.driving && !st.io.is_empty() {
+                st = self.drive(st, Some(id), &mut mine);
+                continue;
+            }
+            st.waiters += 1;
+            st = self.wait(st);
+            st.waiters -= 1;
+        }
+    }
+
+    /// Performs queued I/O as the driver. Stops when the queue is empty, or when the caller's
+    /// own reply (`mine`, or no request at all) is in and another caller can take over.
+    fn drive<'a>(&'a self, mut st: MutexGuard<'a, State>, mine: Option<ReqId>, slot: &mut Reply1) -> MutexGuard<'a, State> {
+        st.driving = true;
+        while !st.io.is_empty() {
+            let batch: Vec<(IoId, IoRequest)> = st.io.drain(..).collect();
+            drop(st);
+            let results: Vec<(IoId, IoResult)> = batch.into_iter().map(|(id, req)| (id, self.perform(req))).collect();
+            st = self.lock();
+            let now = self.now_ms();
+            for (id, result) in results {
+                st.store.handle_io(now, id, result);
+            }
+            self.absorb(&mut st, mine, slot);
+            let done = mine.is_none() || slot.is_some() || mine.is_some_and(|id| st.replies.contains_key(&id));
+            if done && st.waiters > 0 {
+                break;
+            }
+        }
+        st.driving = false;
+        self.cond.notify_all();
+        st
+    }
+
+    fn perform(&self, req: IoRequest) -> IoResult {
+        if let IoRequest::Delete { file } = &req {
+            if file.kind == FileKind::Table {
+                self.cache.remove_file(file.number);
+            }
+        }
+        self.disk.perform(&req)
+    }
+
+    /// A data block: from the shared cache, or read and checked, then cached.
+    pub(crate) fn block(&self, file: FileName, handle: BlockHandle) -> Result<Block> {
+        if let Some(b) = self.cache.get(file.number, handle.offset) {
+            return Ok(b);
+        }
+        let raw = self
+            .disk
+            .read(file, handle.offset, u64::from(handle.len))
+            .map_err(|e| Error::Store(StoreError::Io { file: Some(file), op: "read", error: io_error(&e) }))?;
+        let block = Block::decode(file, handle, raw)?;
+        self.cache.insert(file.number, handle.offset, block.clone());
+        Ok(block)
+    }
+
+    /// The background thread: runs jobs, feeds the timer, drives leftover I/O; returns when
+    /// the database closes and nothing it started is left.
+    pub(crate) fn background(&self) {
+        let mut st = self.lock();
+        loop {
+            if !st.closing {
+                if let Some(mut job) = st.jobs.pop_front() {
+                    st.job_running = true;
+                    drop(st);
+                    self.run_job(&mut job);
+                    st = self.lock();
+                    st.store.handle_job(self.now_ms(), job);
+                    st.job_running = false;
+                    let mut none = None;
+                    self.absorb(&mut st, None, &mut none);
+                    self.cond.notify_all();
+                    continue;
+                }
+            } else {
+                st.jobs.clear();
+            }
+            if !st.driving && !st.io.is_empty() && st.waiters == 0 {
+                let mut none = None;
+                st = self.drive(st, None, &mut none);
+                continue;
+            }
+            let now = self.now_ms();
+            if let Some(deadline) = st.store.next_deadline() {
+                if now >= deadline {
+                    st.store.handle_timeout(now);
+                    let mut none = None;
+                    self.absorb(&mut st, None, &mut none);
+                    continue;
+                }
+            }
+            if st.closing && st.io.is_empty() && !st.driving {
+                return;
+            }
+            st = match self.timer_wait(&st, now) {
+                Some(d) => self.cond.wait_timeout(st, d).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0),
+                None => self.wait(st),
+            };
+        }
+    }
+
+    /// How long the background thread may sleep before the store's timer needs it.
+    fn timer_wait(&self, st: &State, now: u64) -> Option<Duration> {
+        match (st.store.next_deadline(), self.durability) {
+            (Some(d), _) => Some(Duration::from_millis(d.saturating_sub(now).max(1))),
+            // A write may create a deadline without waking this thread: look again soon.
+            (None, Durability::SyncEveryMs(ms)) => Some(Duration::from_millis(ms.max(1))),
+            _ => None,
+        }
+    }
+
+    fn run_job(&self, job: &mut Job) {
+        loop {
+            match job.step() {
+                JobStep::Read { file, offset, len } => {
+                    job.handle_read(self.disk.read(file, offset, len).map_err(|e| io_error(&e)));
+                }
+                JobStep::WriteFile { file, data } => {
+                    job.handle_write(self.disk.write_new(file, &data).map_err(|e| io_error(&e)));
+                }
+                JobStep::Done => return,
+            }
+        }
+    }
+
+    /// Closes: makes buffered writes durable (non-syncing modes), then stops new work and waits
+    /// for the running job and the I/O queue. The background thread exits afterwards.
+    pub(crate) fn close(&self) -> Result<()> {
+        let synced = match self.durability {
+            Durability::SyncEachWrite => Ok(()),
+            _ => self.call(Request::Sync).map(|_| ()),
+        };
+        let mut st = self.lock();
+        st.closing = true;
+        st.jobs.clear();
+        self.cond.notify_all();
+        while st.job_running || st.driving || !st.io.is_empty() {
+            if !st.driving && !st.io.is_empty() {
+                let mut none = None;
+                st = self.drive(st, None, &mut none);
+                continue;
+            }
+            st = self.wait(st);
+        }
+        match synced {
+            Err(Error::Closed) => Ok(()),
+            other => other,
+        }
+    }
+}
