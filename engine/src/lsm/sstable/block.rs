@@ -426,6 +426,19 @@ impl BlockWriter {
         }
     }
 
+    /// Where the open block starts in the caller's buffer (meaningful while it has entries).
+    pub(crate) fn block_start(&self) -> usize {
+        self.start
+    }
+
+    /// The caller dropped the first `n` bytes of its buffer (none of them in the open block).
+    pub(crate) fn rebase(&mut self, n: usize) {
+        if self.entries > 0 {
+            debug_assert!(n <= self.start);
+            self.start -= n;
+        }
+    }
+
     /// Entries in the current block.
     pub(crate) fn entries(&self) -> usize {
         self.entries

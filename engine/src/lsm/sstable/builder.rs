@@ -18,8 +18,10 @@ use alloc::vec::Vec;
 #[derive(Debug)]
 pub struct TableBuilder {
     opts: TableOptions,
-    /// The file so far: finished data blocks and the open one.
+    /// The file from offset `base` on: finished data blocks not yet taken and the open one.
     out: Vec<u8>,
+    /// Bytes already handed out by [`take_ready`](Self::take_ready).
+    base: u64,
     data: BlockWriter,
     index: BlockWriter,
     index_buf: Vec<u8>,
@@ -40,6 +42,7 @@ impl TableBuilder {
         TableBuilder {
             opts: opts.clone(),
             out: Vec::with_capacity(opts.block_size.max(64) * 4),
+            base: 0,
             data: BlockWriter::new(opts.restart_interval),
             index: BlockWriter::new(1),
             index_buf: Vec::new(),
@@ -98,9 +101,31 @@ impl TableBuilder {
         p.raw_value_bytes += value.len() as u64;
         self.data.add(&mut self.out, &self.key, value);
         if self.data.estimated_len(&self.out) >= self.opts.block_size {
-            self.pending = Some(self.data.finish(&mut self.out));
-            self.props.data_blocks += 1;
+            self.pending = Some(self.finish_data_block());
         }
+    }
+
+    /// Bytes at the front of the file that are final and not yet taken: every finished data
+    /// block (the open one is still growing).
+    pub fn ready_len(&self) -> usize {
+        if self.data.entries() > 0 {
+            self.data.block_start()
+        } else {
+            self.out.len()
+        }
+    }
+
+    /// Appends the [`ready_len`](Self::ready_len) final bytes to `sink` and drops them from
+    /// the builder, so a large table can be written out while it is built instead of held
+    /// whole. The file is then everything taken, in order, followed by what
+    /// [`finish`](Self::finish) returns. Call it when `ready_len` is worth a write (it moves the
+    /// open block's few bytes to the front of the buffer each time).
+    pub fn take_ready(&mut self, sink: &mut Vec<u8>) {
+        let n = self.ready_len();
+        sink.extend_from_slice(&self.out[..n]);
+        self.out.drain(..n);
+        self.base += n as u64;
+        self.data.rebase(n);
     }
 
     /// Entries added so far.
@@ -117,7 +142,8 @@ impl TableBuilder {
     pub fn estimated_file_len(&self) -> u64 {
         let filter = self.hashes.len() as u64 * u64::from(self.opts.bloom_bits_per_key) / 8 + 74;
         let props = 128 + self.props.smallest.len() as u64 + self.data.last_key().len() as u64;
-        (self.out.len() + self.data.trailer_len() + self.index_buf.len() + self.index.trailer_len())
+        self.base
+            + (self.out.len() + self.data.trailer_len() + self.index_buf.len() + self.index.trailer_len())
             as u64
             + 32 * (self.pending.is_some() as u64 + 1)
             + filter
@@ -125,14 +151,14 @@ impl TableBuilder {
             + FOOTER_LEN
     }
 
-    /// Writes the filter, index, props and footer; returns the whole file and its props.
+    /// Writes the filter, index, props and footer; returns the file's bytes (all of them, or
+    /// those after what [`take_ready`](Self::take_ready) handed out) and its props.
     ///
     /// Panics if no entry was added (an empty table is a caller bug).
     pub fn finish(mut self) -> (Vec<u8>, TableProps) {
         assert!(self.props.entries > 0, "finishing an empty table");
         if self.data.entries() > 0 {
-            self.pending = Some(self.data.finish(&mut self.out));
-            self.props.data_blocks += 1;
+            self.pending = Some(self.finish_data_block());
         }
         self.props.largest.clear();
         self.props.largest.extend_from_slice(self.data.last_key());
@@ -142,15 +168,16 @@ impl TableBuilder {
             self.add_index_entry(handle);
         }
         let mut out = self.out;
+        let base = self.base;
 
-        let filter = append_block(&mut out, |out| {
+        let filter = append_block(&mut out, base, |out| {
             bloom::build(&self.hashes, self.opts.bloom_bits_per_key, out);
         });
         let index_handle = self.index.finish(&mut self.index_buf);
         debug_assert_eq!(index_handle.offset, 0);
-        let index = BlockHandle { offset: out.len() as u64, len: index_handle.len };
+        let index = BlockHandle { offset: base + out.len() as u64, len: index_handle.len };
         out.extend_from_slice(&self.index_buf);
-        let props = append_block(&mut out, |out| {
+        let props = append_block(&mut out, base, |out| {
             let buf = core::mem::take(out);
             *out = match postcard::to_extend(&self.props, buf) {
                 Ok(buf) => buf,
@@ -161,6 +188,14 @@ impl TableBuilder {
         (out, self.props)
     }
 
+    /// Ends the open data block; its handle in file offsets.
+    fn finish_data_block(&mut self) -> BlockHandle {
+        let mut h = self.data.finish(&mut self.out);
+        h.offset += self.base;
+        self.props.data_blocks += 1;
+        h
+    }
+
     /// Adds the index entry `self.sep → handle`.
     fn add_index_entry(&mut self, handle: BlockHandle) {
         self.handle_buf.clear();
@@ -169,15 +204,16 @@ impl TableBuilder {
     }
 }
 
-/// Appends a block written by `write` plus its crc; returns its handle.
-fn append_block(out: &mut Vec<u8>, write: impl FnOnce(&mut Vec<u8>)) -> BlockHandle {
+/// Appends a block written by `write` plus its crc; returns its handle (`out` starts at file
+/// offset `base`).
+fn append_block(out: &mut Vec<u8>, base: u64, write: impl FnOnce(&mut Vec<u8>)) -> BlockHandle {
     let start = out.len();
     write(out);
     let crc = crc32fast::hash(&out[start..]);
     out.extend_from_slice(&crc.to_le_bytes());
     let len = u32::try_from(out.len() - start).expect("metadata block over 4 GiB");
     debug_assert!(len as usize >= BLOCK_TRAILER_LEN);
-    BlockHandle { offset: start as u64, len }
+    BlockHandle { offset: base + start as u64, len }
 }
 
 /// An index value: `offset: varint | len: varint`.
@@ -246,6 +282,39 @@ mod tests {
         }
         separator(&mut s, &ik(b"apple-pie", 1), &ik(b"cherry", 1));
         assert_eq!(key::split_internal(&s).map(|(u, _)| u), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn taking_ready_bytes_builds_the_same_file() {
+        let opts = super::super::TableOptions { block_size: 200, ..Default::default() };
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = (0..500u32)
+            .map(|i| (alloc::format!("key{i:05}").into_bytes(), alloc::vec![i as u8; (i % 50) as usize]))
+            .collect();
+        let mut whole = TableBuilder::new(&opts);
+        for (k, v) in &entries {
+            whole.add(k, trailer(7, ValueKind::Put), v);
+        }
+        let est = whole.estimated_file_len();
+        let (expected, props) = whole.finish();
+        for every in [1usize, 3, 17, 100] {
+            let mut b = TableBuilder::new(&opts);
+            let mut streamed = Vec::new();
+            for (i, (k, v)) in entries.iter().enumerate() {
+                b.add(k, trailer(7, ValueKind::Put), v);
+                if i % every == 0 {
+                    let before = streamed.len();
+                    let ready = b.ready_len();
+                    b.take_ready(&mut streamed);
+                    assert_eq!(streamed.len(), before + ready);
+                    assert_eq!(b.ready_len(), 0);
+                }
+            }
+            assert_eq!(b.estimated_file_len(), est);
+            let (rest, p) = b.finish();
+            streamed.extend_from_slice(&rest);
+            assert_eq!(streamed, expected, "taking every {every}");
+            assert_eq!(p, props);
+        }
     }
 
     #[test]
