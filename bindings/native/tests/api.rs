@@ -227,3 +227,33 @@ fn open_reports_a_path_that_cannot_be_a_folder() {
     let e = Db::open(&file).unwrap_err();
     assert!(matches!(&e, Error::Io { path, .. } if path == &file), "{e:?}");
 }
+
+#[test]
+fn iterator_sees_everything_written_before_it_while_memtables_move() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = Options::default().memtable_bytes(32 << 10).durability(Durability::Manual);
+    o.config.target_file_bytes = 32 << 10;
+    o.config.level_base_bytes = 128 << 10;
+    o.config.table.block_size = 1024;
+    let db = Db::open_with(dir.path(), o).unwrap();
+    for i in 0..3000u32 {
+        db.put(format!("a-{i:06}"), "v").unwrap();
+    }
+    let mut it = db.prefix("a-");
+    let mut n = 0;
+    for _ in 0..100 {
+        it.next().unwrap().unwrap();
+        n += 1;
+    }
+    for i in 0..20000u32 {
+        db.put(format!("b-{i:06}"), "w").unwrap();
+        db.put(format!("a-{:06}", 3000 + i), "late").unwrap();
+    }
+    db.flush().unwrap();
+    for r in it {
+        let (k, v) = r.unwrap();
+        assert_eq!(v, b"v", "{}", String::from_utf8_lossy(&k));
+        n += 1;
+    }
+    assert_eq!(n, 3000);
+}
