@@ -32,11 +32,14 @@ pub struct LoadArgs {
     /// Index of the first key (runs with different starts write different keys).
     #[arg(long, default_value_t = 0)]
     pub start: u64,
+    /// Memtable size in bytes (small values make flushes and compactions run during the load).
+    #[arg(long, hide = true)]
+    pub memtable_bytes: Option<usize>,
 }
 
 impl Default for LoadArgs {
     fn default() -> Self {
-        LoadArgs { count: 100_000, value_size: 100, sync: false, threads: 1, report_acked: false, start: 0 }
+        LoadArgs { count: 100_000, value_size: 100, sync: false, threads: 1, report_acked: false, start: 0, memtable_bytes: None }
     }
 }
 
@@ -68,7 +71,13 @@ pub fn fill_value(i: u64, buf: &mut [u8]) {
 
 pub fn run(data: &Path, args: &LoadArgs) -> Result<(), strata::Error> {
     let durability = if args.sync { Durability::SyncEachWrite } else { Durability::Manual };
-    let db = Db::open_with(data, Options::default().durability(durability))?;
+    let mut options = Options::default().durability(durability);
+    if let Some(bytes) = args.memtable_bytes {
+        options = options.memtable_bytes(bytes);
+        options.config.target_file_bytes = (bytes as u64).max(4096);
+        options.config.level_base_bytes = (bytes as u64 * 4).max(16384);
+    }
+    let db = Db::open_with(data, options)?;
     let threads = args.threads.max(1) as u64;
     let bar = ProgressBar::new(args.count);
     bar.set_style(
