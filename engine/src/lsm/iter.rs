@@ -20,7 +20,7 @@
 //! ```
 use super::config::NUM_LEVELS;
 use super::key::{self, ValueKind, MAX_SEQ};
-use super::memtable::Memtable;
+use super::memtable::{Entry, Memtable};
 use super::sstable::{Block, BlockCursor, BlockHandle};
 use super::version::{TableFile, Version};
 use super::io::FileName;
@@ -353,44 +353,38 @@ impl StoreIter {
 
 /// Copies the next chunk of `mem` (from the source's resume point) into its buffer.
 pub(crate) fn refill_from(m: &mut MemSource, mem: &Memtable, reverse: bool, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) {
-    let take = |it: &mut dyn Iterator<Item = (&super::memtable::MemKey, &[u8])>, m: &mut MemSource| {
-        let mut n = 0;
-        for (k, v) in it {
-            m.buf.push_back((k.user().to_vec(), k.trailer(), v.to_vec()));
-            n += 1;
-            if n == CHUNK {
-                break;
-            }
+    let top = key::trailer(MAX_SEQ, ValueKind::Put);
+    let n = if !reverse {
+        match (&m.resume, lower) {
+            (Some((u, t)), _) => take_chunk(&mut m.buf, mem.range_from(u, *t).skip(1)),
+            (None, Bound::Included(l) | Bound::Excluded(l)) => take_chunk(&mut m.buf, mem.range_from(l, top)),
+            (None, Bound::Unbounded) => take_chunk(&mut m.buf, mem.iter()),
         }
-        if n < CHUNK {
-            m.exhausted = true;
+    } else {
+        match (&m.resume, upper) {
+            (Some((u, t)), _) => take_chunk(&mut m.buf, mem.range_before_rev(u, *t)),
+            (None, Bound::Included(h) | Bound::Excluded(h)) => {
+                take_chunk(&mut m.buf, mem.range_before_rev(&successor(h), top))
+            }
+            (None, Bound::Unbounded) => take_chunk(&mut m.buf, mem.iter_rev()),
         }
     };
-    if !reverse {
-        let mut it: alloc::boxed::Box<dyn Iterator<Item = _>> = match (&m.resume, lower) {
-            (Some((u, t)), _) => {
-                let (u, t) = (u.clone(), *t);
-                alloc::boxed::Box::new(mem.range_from(&u, t).skip(1))
-            }
-            (None, Bound::Included(l) | Bound::Excluded(l)) => {
-                alloc::boxed::Box::new(mem.range_from(l, key::trailer(MAX_SEQ, ValueKind::Put)))
-            }
-            (None, Bound::Unbounded) => alloc::boxed::Box::new(mem.iter()),
-        };
-        take(&mut *it, m);
-    } else {
-        let mut it: alloc::boxed::Box<dyn Iterator<Item = _>> = match (&m.resume, upper) {
-            (Some((u, t)), _) => alloc::boxed::Box::new(mem.range_before(u, *t).rev()),
-            (None, Bound::Included(h) | Bound::Excluded(h)) => {
-                alloc::boxed::Box::new(mem.range_before(&successor(h), key::trailer(MAX_SEQ, ValueKind::Put)).rev())
-            }
-            (None, Bound::Unbounded) => alloc::boxed::Box::new(mem.iter().rev()),
-        };
-        take(&mut *it, m);
+    if n < CHUNK {
+        m.exhausted = true;
     }
     if let Some((u, t, _)) = m.buf.back() {
         m.resume = Some((u.clone(), *t));
     }
+}
+
+/// Copies up to [`CHUNK`] entries into `buf`; returns how many.
+fn take_chunk<'a>(buf: &mut VecDeque<(Vec<u8>, u64, Vec<u8>)>, it: impl Iterator<Item = Entry<'a>>) -> usize {
+    let mut n = 0;
+    for e in it.take(CHUNK) {
+        buf.push_back((e.user.to_vec(), e.trailer, e.value.to_vec()));
+        n += 1;
+    }
+    n
 }
 
 /// The smallest key strictly greater than `k` (`k` followed by a zero byte).

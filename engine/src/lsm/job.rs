@@ -120,8 +120,8 @@ impl Job {
                 }
                 *built = true;
                 let mut out = OutputWriter::new(opts.clone(), *smallest_snapshot, false);
-                for (k, v) in mem.iter() {
-                    out.add(k.user(), k.trailer(), v);
+                for e in mem.iter() {
+                    out.add(e.user, e.trailer, e.value);
                 }
                 out.finish(*number)
             }
