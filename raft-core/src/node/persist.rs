@@ -15,7 +15,9 @@ impl Node {
     pub(crate) fn needs_persist(&self) -> bool {
         self.log.unpersisted_from <= self.log.last_index()
             || (self.term, self.vote) != self.persisted_hs
-            || (self.role == Role::Leader && self.log.committed > self.emitted_commit)
+            || (self.role == Role::Leader
+                && self.log.committed > self.emitted_commit
+                && self.tracker.progress.len() > 1)
             || self.snapshot_to_persist.is_some()
     }
 
