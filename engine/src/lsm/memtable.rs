@@ -22,6 +22,11 @@ const NIL: u32 = 0;
 
 #[derive(Clone, Copy, Debug)]
 struct Node {
+    /// The key's first 8 bytes, zero-padded, big-endian: most comparisons end here without
+    /// touching the arena.
+    prefix: u64,
+    /// The level-0 successor, kept in the node for locality.
+    next0: u32,
     key_off: u32,
     key_len: u32,
     val_len: u32,
@@ -70,11 +75,11 @@ impl Default for Memtable {
 impl Memtable {
     /// An empty memtable.
     pub fn new() -> Self {
-        let head = Node { key_off: 0, key_len: 0, val_len: 0, links: 0, trailer: 0 };
+        let head = Node { prefix: 0, next0: NIL, key_off: 0, key_len: 0, val_len: 0, links: 0, trailer: 0 };
         Memtable {
             arena: Vec::new(),
             nodes: alloc::vec![head],
-            links: alloc::vec![NIL; MAX_HEIGHT],
+            links: alloc::vec![NIL; MAX_HEIGHT - 1],
             height: 1,
             rng: 0x2545_F491_4F6C_DD1D,
             max_seq: 0,
@@ -99,13 +104,17 @@ impl Memtable {
         self.arena.extend_from_slice(user);
         self.arena.extend_from_slice(value);
         let idx = u32::try_from(self.nodes.len()).expect("memtable over 4 G entries");
+        // Level 0 lives in the node; levels 1.. in `links` (slot `links + level - 1`).
         let links = self.links.len() as u32;
-        for (level, &p) in prev.iter().enumerate().take(h) {
+        let next0 = self.link(prev[0], 0);
+        self.set_link(prev[0], 0, idx);
+        for (level, &p) in prev.iter().enumerate().take(h).skip(1) {
             let succ = self.link(p, level);
             self.links.push(succ);
             self.set_link(p, level, idx);
         }
-        self.nodes.push(Node { key_off, key_len: user.len() as u32, val_len: value.len() as u32, links, trailer });
+        let prefix = prefix_of(user);
+        self.nodes.push(Node { prefix, next0, key_off, key_len: user.len() as u32, val_len: value.len() as u32, links, trailer });
         self.max_seq = self.max_seq.max(seq);
         self.min_seq = Some(self.min_seq.map_or(seq, |m| m.min(seq)));
     }
@@ -180,13 +189,22 @@ impl Memtable {
 
     #[inline]
     fn link(&self, node: u32, level: usize) -> u32 {
-        self.links[self.nodes[node as usize].links as usize + level]
+        let n = &self.nodes[node as usize];
+        if level == 0 {
+            n.next0
+        } else {
+            self.links[n.links as usize + level - 1]
+        }
     }
 
     #[inline]
     fn set_link(&mut self, node: u32, level: usize, to: u32) {
-        let at = self.nodes[node as usize].links as usize + level;
-        self.links[at] = to;
+        if level == 0 {
+            self.nodes[node as usize].next0 = to;
+        } else {
+            let at = self.nodes[node as usize].links as usize + level - 1;
+            self.links[at] = to;
+        }
     }
 
     #[inline]
@@ -205,19 +223,24 @@ impl Memtable {
         Some(Entry { user: &self.arena[k..v], trailer: n.trailer, value: &self.arena[v..v + n.val_len as usize] })
     }
 
-    /// Orders node `node` against the key `(user, trailer)`.
+    /// Orders node `node` against the key `(user, trailer)` whose prefix is `prefix`.
     #[inline]
-    fn cmp_node(&self, node: u32, user: &[u8], trailer: u64) -> Ordering {
-        self.user(node).cmp(user).then_with(|| trailer.cmp(&self.nodes[node as usize].trailer))
+    fn cmp_node(&self, node: u32, prefix: u64, user: &[u8], trailer: u64) -> Ordering {
+        let n = &self.nodes[node as usize];
+        match n.prefix.cmp(&prefix) {
+            Ordering::Equal => self.user(node).cmp(user).then_with(|| trailer.cmp(&n.trailer)),
+            o => o,
+        }
     }
 
     /// Fills `prev[level]` with the last node before `(user, trailer)` on each level.
     fn descend(&self, user: &[u8], trailer: u64, prev: &mut [u32; MAX_HEIGHT]) {
+        let prefix = prefix_of(user);
         let mut x = NIL;
         for level in (0..self.height).rev() {
             loop {
                 let next = self.link(x, level);
-                if next != NIL && self.cmp_node(next, user, trailer) == Ordering::Less {
+                if next != NIL && self.cmp_node(next, prefix, user, trailer) == Ordering::Less {
                     x = next;
                 } else {
                     break;
@@ -229,11 +252,12 @@ impl Memtable {
 
     /// The first node at or after `(user, trailer)` (NIL when none).
     fn seek(&self, user: &[u8], trailer: u64) -> u32 {
+        let prefix = prefix_of(user);
         let mut x = NIL;
         for level in (0..self.height).rev() {
             loop {
                 let next = self.link(x, level);
-                if next != NIL && self.cmp_node(next, user, trailer) == Ordering::Less {
+                if next != NIL && self.cmp_node(next, prefix, user, trailer) == Ordering::Less {
                     x = next;
                 } else {
                     break;
@@ -252,6 +276,16 @@ impl Memtable {
         let h = 1 + (r.trailing_zeros() as usize / 2);
         h.min(MAX_HEIGHT)
     }
+}
+
+/// The first 8 bytes of `key`, zero-padded, as a big-endian number: ordering these agrees
+/// with ordering the keys whenever they differ.
+#[inline]
+fn prefix_of(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }
 
 /// Entries in order from a starting node.
