@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use strata_engine::lsm::io::{FileKind, FileName, IoError, IoRequest, IoResult};
 
+/// SST read handles kept open at most.
+const MAX_OPEN_TABLES: usize = 512;
+
 /// The data folder.
 #[derive(Debug)]
 pub(crate) struct Disk {
@@ -161,7 +164,16 @@ impl Disk {
             return Ok(f.clone());
         }
         let f = Arc::new(File::open(self.path(file))?);
-        self.tables.write().unwrap_or_else(|p| p.into_inner()).insert(file.number, f.clone());
+        let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
+        if tables.len() >= MAX_OPEN_TABLES {
+            // Stay well under the usual 1024-descriptor limit: close some handles (readers
+            // holding an `Arc` keep theirs until done; the next read reopens).
+            let victims: Vec<u64> = tables.keys().copied().take(MAX_OPEN_TABLES / 8).collect();
+            for v in victims {
+                tables.remove(&v);
+            }
+        }
+        tables.insert(file.number, f.clone());
         Ok(f)
     }
 

@@ -52,6 +52,9 @@ pub(crate) struct State {
     pub(crate) closing: bool,
     /// A job is running outside the lock.
     job_running: bool,
+    /// The background thread died (a bug in the core or here): nothing would run jobs, so
+    /// callers get `Error::Closed` rather than wait forever.
+    background_dead: bool,
 }
 
 type Reply1 = Option<std::result::Result<Reply, StoreError>>;
@@ -68,6 +71,7 @@ impl Shared {
             opened: None,
             closing: false,
             job_running: false,
+            background_dead: false,
         };
         Shared { state: Mutex::new(state), cond: Condvar::new(), disk, cache, start: Instant::now(), durability }
     }
@@ -139,7 +143,7 @@ impl Shared {
     /// Submits `req` and waits for its reply, driving I/O when it is this thread's turn.
     pub(crate) fn call(&self, req: Request) -> Result<Reply> {
         let mut st = self.lock();
-        if st.closing {
+        if st.closing || st.background_dead {
             return Err(Error::Closed);
         }
         let id = st.store.submit(self.now_ms(), req);
@@ -163,6 +167,9 @@ impl Shared {
             if !st.driving && !st.io.is_empty() {
                 st = self.drive(st, Some(id), &mut mine);
                 continue;
+            }
+            if st.background_dead && !st.driving {
+                return Err(Error::Closed);
             }
             st.waiters += 1;
             st = self.wait(st);
@@ -220,6 +227,17 @@ impl Shared {
     /// The background thread: runs jobs, feeds the timer, drives leftover I/O; returns when
     /// the database closes and nothing it started is left.
     pub(crate) fn background(&self) {
+        /// Marks the thread dead if it unwinds, and wakes everybody to notice.
+        struct Watch<'a>(&'a Shared);
+        impl Drop for Watch<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    self.0.lock().background_dead = true;
+                    self.0.cond.notify_all();
+                }
+            }
+        }
+        let _watch = Watch(self);
         let mut st = self.lock();
         loop {
             if !st.closing {
@@ -297,7 +315,7 @@ impl Shared {
         st.closing = true;
         st.jobs.clear();
         self.cond.notify_all();
-        while st.job_running || st.driving || !st.io.is_empty() {
+        while (st.job_running && !st.background_dead) || st.driving || !st.io.is_empty() {
             if !st.driving && !st.io.is_empty() {
                 let mut none = None;
                 st = self.drive(st, None, &mut none);
