@@ -56,13 +56,13 @@ pub fn pick(version: &Version, config: &Config, cursors: &[Vec<u8>; NUM_LEVELS])
     if l0 >= config.l0_compaction_trigger.max(1) {
         best = Some((l0 as f64 / config.l0_compaction_trigger.max(1) as f64, 0));
     }
-    for level in 1..NUM_LEVELS - 1 {
+    for (level, target) in targets.iter().enumerate().take(NUM_LEVELS - 1).skip(1) {
         let bytes = version.level_bytes(level);
         if bytes == 0 {
             continue;
         }
         // Levels above the base level should be empty: drain them first.
-        let score = if level < base { f64::MAX } else { bytes as f64 / targets[level].max(1) as f64 };
+        let score = if level < base { f64::MAX } else { bytes as f64 / (*target).max(1) as f64 };
         if score >= 1.0 && best.is_none_or(|(s, _)| score > s) {
             best = Some((score, level));
         }

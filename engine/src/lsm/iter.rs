@@ -24,6 +24,7 @@ use super::memtable::{Entry, Memtable};
 use super::sstable::{Block, BlockCursor, BlockHandle};
 use super::version::{TableFile, Version};
 use super::io::FileName;
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -58,7 +59,7 @@ enum Source {
     /// A memtable read in chunks of owned entries.
     Mem(MemSource),
     /// A run of disjoint tables (one L0 file, or one whole level).
-    Tables(TableSource),
+    Tables(Box<TableSource>),
 }
 
 #[derive(Debug)]
@@ -130,11 +131,11 @@ impl StoreIter {
             sources.push(Source::Mem(MemSource { mem: Some(m), id, buf: VecDeque::new(), resume: None, exhausted: false }));
         }
         for f in &version.levels[0] {
-            sources.push(Source::Tables(TableSource::new(alloc::vec![f.clone()])));
+            sources.push(Source::Tables(Box::new(TableSource::new(alloc::vec![f.clone()]))));
         }
         for level in 1..NUM_LEVELS {
             if !version.levels[level].is_empty() {
-                sources.push(Source::Tables(TableSource::new(version.levels[level].clone())));
+                sources.push(Source::Tables(Box::new(TableSource::new(version.levels[level].clone()))));
             }
         }
         StoreIter {

@@ -279,7 +279,7 @@ impl OutputWriter {
 
     fn finish(&mut self, number: u64) -> Result<Option<(FileName, Vec<u8>)>, Error> {
         match self.builder.take() {
-            Some(b) if b.len() > 0 => {
+            Some(b) if !b.is_empty() => {
                 let (data, _props) = b.finish();
                 Ok(Some((FileName::table(number), data)))
             }

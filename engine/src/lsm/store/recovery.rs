@@ -33,7 +33,6 @@ pub(super) struct Recovery {
     next_file_number: u64,
     last_seq: u64,
     log_number: u64,
-    old_manifests: Vec<u64>,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -103,10 +102,8 @@ impl Store {
                 if scan.edits.is_empty() {
                     // Never completed its first edit: a crash while it was being created.
                     rec.manifests.remove(0);
-                    rec.old_manifests.push(number);
                     return self.next_manifest_or_fresh(rec);
                 }
-                rec.old_manifests.extend(rec.manifests.drain(..));
                 self.replay_edits(rec, &scan.edits, file)?;
                 self.open_next_table(rec, 0)
             }
@@ -226,8 +223,7 @@ impl Store {
             self.rec_io(IoRequest::Read { file, offset, len: FOOTER_LEN });
             return Ok(false);
         }
-        let mut edit = VersionEdit::default();
-        edit.added = rec.tables.clone();
+        let edit = VersionEdit { added: rec.tables.clone(), ..VersionEdit::default() };
         let opened = &rec.opened;
         let version = Version::default()
             .apply(&edit, &|n| opened.get(&n).cloned())
