@@ -65,6 +65,9 @@ impl Node {
             self.transfer_elapsed += 1;
             if self.transfer_elapsed >= self.cfg.election_tick {
                 self.transferee = None;
+                if !self.tracker.is_voter(self.id) {
+                    self.hand_off_leadership();
+                }
             }
         }
         let limit = self.cfg.election_tick.saturating_mul(2);
@@ -393,6 +396,9 @@ impl Node {
         } else {
             pr.stalled_heartbeats = 0;
         }
+        if self.transferee == Some(from) {
+            self.maybe_send_timeout_now(from);
+        }
         if round > 0 {
             let mut ready = Vec::new();
             self.reads
@@ -479,6 +485,24 @@ impl Node {
             self.leader_read(Requester::Remote(from, id));
         } else {
             self.send(from, Body::ReadIndexResponse { id, index: None });
+        }
+    }
+
+    /// A leader no longer in the configuration hands over to the voter with the highest
+    /// match index (retried every election timeout until a new term deposes it).
+    pub(crate) fn hand_off_leadership(&mut self) {
+        let me = self.id;
+        let best = self
+            .tracker
+            .progress
+            .iter()
+            .filter(|(id, _)| *id != me && self.tracker.voters.incoming.contains(*id))
+            .max_by_key(|(id, pr)| (pr.matched, core::cmp::Reverse(*id)))
+            .map(|(id, _)| *id);
+        self.transferee = best;
+        self.transfer_elapsed = 0;
+        if let Some(to) = best {
+            self.maybe_send_timeout_now(to);
         }
     }
 

@@ -151,12 +151,15 @@ impl Node {
         self.tracker.set_conf(&next, self.log.last_index().next());
         self.conf_history.push((e.index, next));
         if self.role == Role::Leader {
+            self.broadcast_pending = true;
             if !self.tracker.is_voter(self.id) {
-                // Removed from the configuration: step down (§6).
-                self.become_follower(self.term, None);
+                // Removed from the configuration (§6). Stepping down at once could leave the
+                // remaining voters without anyone to tell them the commit index (and so
+                // their own new configuration): keep replicating, refuse proposals, and hand
+                // leadership to the most caught-up voter; the new term it starts deposes us.
+                self.hand_off_leadership();
                 return;
             }
-            self.broadcast_pending = true;
             self.maybe_commit();
         }
     }
