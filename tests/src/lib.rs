@@ -19,6 +19,7 @@ pub fn tiny_config(durability: Durability) -> Config {
         level_multiplier: 4,
         target_file_bytes: 4 << 10,
         block_cache_bytes: 16 << 10,
+        manifest_roll_bytes: 2 << 10,
         ..Config::default()
     }
 }

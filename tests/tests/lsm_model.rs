@@ -24,7 +24,8 @@ fn bound(rng: &mut Rng, space: u64) -> Bound<Vec<u8>> {
     }
 }
 
-fn run_seed(seed: u64, ops: usize) {
+/// Runs one seed; returns how many manifest rollovers it saw.
+fn run_seed(seed: u64, ops: usize) -> u64 {
     let mut rng = Rng::new(seed);
     let durability = if seed % 2 == 0 { Durability::SyncEachWrite } else { Durability::Manual };
     let config = tiny_config(durability);
@@ -35,6 +36,7 @@ fn run_seed(seed: u64, ops: usize) {
     let space = 20 + rng.below(200);
     let mut version = 0;
     let mut flushes = 0;
+    let mut rollovers = 0;
     for step in 0..ops {
         let ctx = format!("seed {seed} step {step}");
         match rng.below(100) {
@@ -109,6 +111,7 @@ fn run_seed(seed: u64, ops: usize) {
                     s.store.release_snapshot(seq);
                 }
                 flushes += s.store.stats().flushes;
+                rollovers += s.store.stats().manifest_rollovers;
                 let disk = s.crash(false);
                 s = SimStore::open(config.clone(), disk);
                 assert_eq!(s.open_result(), Some(&Ok(())), "{ctx}: reopen");
@@ -128,7 +131,9 @@ fn run_seed(seed: u64, ops: usize) {
         assert_eq!(got, model.scan(&Bound::Unbounded, &Bound::Unbounded, reverse, usize::MAX), "seed {seed} final scan");
     }
     flushes += s.store.stats().flushes;
+    rollovers += s.store.stats().manifest_rollovers;
     assert!(flushes > 0 || ops < 100, "seed {seed}: no flush happened");
+    rollovers
 }
 
 #[test]
@@ -138,7 +143,6 @@ fn store_matches_btreemap_model() {
         run_seed(one.parse().expect("STRATA_SEED is a number"), 600);
         return;
     }
-    for seed in 0..seeds {
-        run_seed(seed, 600);
-    }
+    let rollovers: u64 = (0..seeds).map(|seed| run_seed(seed, 600)).sum();
+    assert!(rollovers > 0, "no manifest rollover was exercised");
 }

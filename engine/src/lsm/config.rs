@@ -45,6 +45,8 @@ pub struct Config {
     pub max_batch_bytes: usize,
     /// Block cache budget (used by bindings that keep the cache).
     pub block_cache_bytes: usize,
+    /// Start a fresh manifest (the whole state as one edit) once the current one is this big.
+    pub manifest_roll_bytes: u64,
 }
 
 /// Number of levels, L0 to L6.
@@ -65,6 +67,7 @@ impl Default for Config {
             max_value_len: 64 << 20,
             max_batch_bytes: 256 << 20,
             block_cache_bytes: 64 << 20,
+            manifest_roll_bytes: 4 << 20,
         }
     }
 }

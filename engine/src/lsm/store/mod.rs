@@ -26,20 +26,20 @@
 //! [`Store::read_view`] (cheap, under its lock) and runs the [`Lookup`] on its own thread.
 use super::batch::Batch;
 use super::cache::{BlockCache, CacheStats};
-use super::compaction::{self, Plan};
+use super::compaction::Plan;
 use super::config::{Config, Durability, NUM_LEVELS};
 use super::error::{Error, InvalidArgument};
 use super::io::{FileName, IoError, IoId, IoRequest, IoResult};
-use super::job::{Job, JobId, JobKind, JobResult};
-use super::manifest::{self, VersionEdit};
+use super::job::{Job, JobKind, JobResult};
+use super::manifest::VersionEdit;
 use super::memtable::{Found, Memtable};
-use super::iter::{self, IterStep, StoreIter};
-use super::read::{Lookup, LookupStep};
+use super::iter::{self, StoreIter};
+use super::read::Lookup;
 use core::ops::Bound;
-use super::sstable::{Block, BlockHandle};
+use super::sstable::BlockHandle;
 use super::version::{TableFile, Version};
 use super::wal;
-use super::wal_writer::{WalEvent, WalNext, WalWriter};
+use super::wal_writer::{WalEvent, WalWriter};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -151,6 +151,8 @@ pub struct Stats {
     pub compactions: u64,
     /// Syncs of the WAL completed.
     pub wal_syncs: u64,
+    /// Manifests replaced by a fresh one holding the whole state.
+    pub manifest_rollovers: u64,
     /// Last visible sequence number.
     pub last_seq: u64,
     /// The store's own block cache (request path).
@@ -210,7 +212,11 @@ pub(crate) enum WalWaiter {
     Sync { id: ReqId },
 }
 
+mod background;
+mod manifest_log;
+mod reads;
 mod recovery;
+use reads::{decode_block, ScanState};
 use recovery::Recovery;
 
 #[derive(Debug)]
@@ -237,6 +243,8 @@ enum EditPurpose {
     Flush(JobResult),
     Compaction(JobResult),
     TrivialMove(Plan),
+    /// A fresh manifest holding the whole version, replacing the current one.
+    Rollover(FileName),
 }
 
 /// Where a manifest edit is in its write.
@@ -748,404 +756,6 @@ impl Store {
         }
     }
 
-    // ----- reads -----
-
-    fn get(&mut self, id: ReqId, key: Vec<u8>, snapshot: Option<u64>) {
-        let seq = snapshot.unwrap_or(self.visible_seq).min(self.visible_seq);
-        match self.get_in_memory(&key, seq) {
-            Some(Found::Value(v)) => self.reply(id, Ok(Reply::Value(Some(v)))),
-            Some(Found::Deleted) => self.reply(id, Ok(Reply::Value(None))),
-            None => {
-                let lookup = Lookup::new(self.version.clone(), &key, seq);
-                self.continue_lookup(id, lookup);
-            }
-        }
-    }
-
-    fn continue_lookup(&mut self, id: ReqId, mut lookup: Lookup) {
-        loop {
-            match lookup.step() {
-                LookupStep::Done(v) => {
-                    self.reply(id, Ok(Reply::Value(v)));
-                    return;
-                }
-                LookupStep::NeedBlock { file, handle } => match self.cache.get(file.number, handle.offset) {
-                    Some(b) => lookup.supply(&b),
-                    None => {
-                        let req = IoRequest::Read { file, offset: handle.offset, len: u64::from(handle.len) };
-                        self.emit_io(req, Pending::Read { id, lookup, file, handle });
-                        return;
-                    }
-                },
-            }
-        }
-    }
-
-    fn continue_scan(&mut self, id: ReqId, mut scan: ScanState) {
-        while scan.out.len() < scan.limit {
-            match scan.it.step() {
-                IterStep::Item(k, v) => scan.out.push((k, v)),
-                IterStep::NeedMemtable => self.refill_iter(&mut scan.it),
-                IterStep::NeedBlock { file, handle } => match self.cache.get(file.number, handle.offset) {
-                    Some(b) => scan.it.supply(&b),
-                    None => {
-                        let req = IoRequest::Read { file, offset: handle.offset, len: u64::from(handle.len) };
-                        self.emit_io(req, Pending::Scan { id, scan, file, handle });
-                        return;
-                    }
-                },
-                IterStep::End => break,
-            }
-        }
-        self.release_iter(&scan.it);
-        self.reply(id, Ok(Reply::Entries(scan.out)));
-    }
-
-    fn read_done(&mut self, id: ReqId, mut lookup: Lookup, file: FileName, handle: BlockHandle, result: IoResult) {
-        match decode_block(file, handle, result) {
-            Ok(b) => {
-                lookup.supply(&b);
-                self.cache.insert(file.number, handle.offset, b);
-                self.continue_lookup(id, lookup);
-            }
-            Err(e) => self.reply(id, Err(e)),
-        }
-    }
-
-    // ----- background work -----
-
-    /// Starts whatever work is due: WAL requests, freezes, flushes, compactions, manifest
-    /// edits, deletions.
-    fn drive(&mut self, now_ms: u64) {
-        if !self.is_open() {
-            return;
-        }
-        loop {
-            let mut progressed = false;
-            if self.freeze_wanted && !self.mem.is_empty() && self.wal.is_idle() && self.imm.len() < MAX_IMMUTABLE {
-                self.freeze();
-                progressed = true;
-            } else if self.freeze_wanted && self.mem.is_empty() {
-                self.freeze_wanted = false;
-            }
-            match self.wal.next_request() {
-                WalNext::Io(req) => {
-                    self.emit_io(req, Pending::Wal);
-                    progressed = true;
-                }
-                WalNext::Ack(waiters) => {
-                    self.acknowledge(waiters);
-                    progressed = true;
-                }
-                WalNext::Idle => {}
-            }
-            progressed |= self.start_manifest_write();
-            progressed |= self.start_jobs();
-            while self.imm.len() < MAX_IMMUTABLE || self.mem.approx_bytes() < self.config.memtable_bytes {
-                let Some((id, batch)) = self.stalled.pop_front() else { break };
-                self.write_now(now_ms, id, batch);
-                progressed = true;
-            }
-            self.answer_waiters();
-            if !progressed {
-                break;
-            }
-        }
-        self.collect_garbage();
-    }
-
-    fn freeze(&mut self) {
-        self.freeze_wanted = false;
-        let next_wal = self.alloc_file_number();
-        self.wal.rotate(FileName::wal(next_wal));
-        self.wal_segments.insert(next_wal);
-        let mem = core::mem::take(&mut self.mem);
-        self.imm.push_back(Frozen { mem: Arc::new(mem), next_wal, id: self.mem_id });
-        self.mem_id += 1;
-    }
-
-    fn alloc_file_number(&mut self) -> u64 {
-        let n = self.next_file_number;
-        self.next_file_number += 1;
-        n
-    }
-
-    fn smallest_snapshot(&self) -> u64 {
-        self.snapshots.keys().next().copied().unwrap_or(self.last_seq)
-    }
-
-    fn start_jobs(&mut self) -> bool {
-        if self.jobs_paused {
-            return false;
-        }
-        let mut started = false;
-        if !self.flush_running && self.version.levels[0].len() < L0_STOP {
-            if let Some(f) = self.imm.front() {
-                let mem = f.mem.clone();
-                let number = self.alloc_file_number();
-                let id = self.alloc_job();
-                let job = Job::flush(id, mem, number, self.smallest_snapshot(), self.config.table.clone());
-                self.flush_running = true;
-                self.outputs.push_back(Output::Job(job));
-                started = true;
-            }
-        }
-        if !self.compaction_running && self.manifest_queue.is_empty() && self.manifest_inflight.is_none() {
-            let plan = self.next_compaction_plan();
-            if let Some(plan) = plan {
-                if plan.trivial_move {
-                    let mut edit = VersionEdit::default();
-                    for (l, f) in &plan.inputs {
-                        edit.removed.push((*l as u8, f.meta.number));
-                        edit.added.push((plan.output_level as u8, f.meta.clone()));
-                    }
-                    edit.next_file_number = Some(self.next_file_number);
-                    self.compaction_running = true;
-                    self.manifest_queue.push_back((edit, EditPurpose::TrivialMove(plan)));
-                } else {
-                    let input_bytes: u64 = plan.inputs.iter().map(|(_, f)| f.meta.file_len).sum();
-                    let n = input_bytes / self.config.target_file_bytes.max(1) * 2 + 8;
-                    let first = self.next_file_number;
-                    self.next_file_number += n;
-                    let id = self.alloc_job();
-                    let job = Job::compact(
-                        id,
-                        plan,
-                        first..first + n,
-                        self.smallest_snapshot(),
-                        self.config.table.clone(),
-                        self.config.target_file_bytes,
-                    );
-                    self.compaction_running = true;
-                    self.outputs.push_back(Output::Job(job));
-                }
-                started = true;
-            }
-        }
-        started
-    }
-
-    fn next_compaction_plan(&mut self) -> Option<Plan> {
-        // Explicit range compactions first, once the memtables they cover are flushed.
-        if let Some((_, lo, hi)) = self.compact_waiters.first() {
-            if self.imm.is_empty() && self.mem.is_empty() {
-                let plan = compaction::plan_range(&self.version, lo, hi);
-                if !plan.as_ref().is_none_or(range_compacted) {
-                    return plan;
-                }
-            }
-        }
-        compaction::pick(&self.version, &self.config, &self.cursors)
-    }
-
-    fn answer_waiters(&mut self) {
-        // Flush waiters: done when no memtable holds a sequence number at or below theirs.
-        let mut i = 0;
-        while i < self.flush_waiters.len() {
-            let (id, target) = self.flush_waiters[i];
-            let in_mem = self.mem.min_seq().is_some_and(|m| m <= target);
-            let in_imm = self.imm.iter().any(|f| f.mem.min_seq().is_some_and(|m| m <= target));
-            if !in_mem && !in_imm {
-                self.flush_waiters.swap_remove(i);
-                self.reply(id, Ok(Reply::Done));
-            } else {
-                self.freeze_wanted |= in_mem;
-                i += 1;
-            }
-        }
-        // Range compaction waiters: done when no plan remains for their range.
-        if let Some((id, lo, hi)) = self.compact_waiters.first().cloned() {
-            let idle = !self.compaction_running && self.manifest_queue.is_empty() && self.manifest_inflight.is_none();
-            if idle && self.imm.is_empty() && self.mem.is_empty() {
-                let plan = compaction::plan_range(&self.version, &lo, &hi);
-                if plan.is_none_or(|p| range_compacted(&p)) {
-                    self.compact_waiters.remove(0);
-                    self.reply(id, Ok(Reply::Done));
-                }
-            } else if !self.mem.is_empty() {
-                self.freeze_wanted = true;
-            }
-        }
-    }
-
-    fn alloc_job(&mut self) -> JobId {
-        let id = JobId(self.next_job);
-        self.next_job += 1;
-        id
-    }
-
-    // ----- manifest -----
-
-    fn start_manifest_write(&mut self) -> bool {
-        if self.manifest_inflight.is_some() {
-            return false;
-        }
-        let Some((edit, purpose)) = self.manifest_queue.pop_front() else { return false };
-        let file = self.manifest_file;
-        if self.manifest_broken {
-            // Cut the failed edit away first; the edit waits for the repair.
-            let req = IoRequest::Truncate { file, len: self.manifest_len };
-            self.manifest_inflight = Some((edit, purpose, ManifestStage::Repair));
-            self.emit_io(req, Pending::Manifest);
-            return true;
-        }
-        let mut data = Vec::new();
-        manifest::encode_edit(&mut data, &edit);
-        self.manifest_inflight = Some((edit, purpose, ManifestStage::Append(data.len() as u64)));
-        self.emit_io(IoRequest::Append { file, data }, Pending::Manifest);
-        true
-    }
-
-    fn manifest_done(&mut self, result: IoResult) {
-        let Some((edit, purpose, stage)) = self.manifest_inflight.take() else { return };
-        let failed = match result {
-            IoResult::Failed(error) => Some(Error::Io { file: Some(self.manifest_file), op: "write", error }),
-            _ => None,
-        };
-        match (stage, failed) {
-            (ManifestStage::Repair, None) => {
-                self.manifest_broken = false;
-                self.manifest_queue.push_front((edit, purpose));
-            }
-            (ManifestStage::Append(len), None) => {
-                self.manifest_len += len;
-                self.manifest_inflight = Some((edit, purpose, ManifestStage::Sync(len)));
-                let file = self.manifest_file;
-                self.emit_io(IoRequest::Sync { file }, Pending::Manifest);
-            }
-            (ManifestStage::Sync(_), None) => self.install(edit, purpose),
-            (ManifestStage::Repair | ManifestStage::Append(_), Some(e)) => {
-                self.manifest_broken = true;
-                self.edit_failed(purpose, e);
-            }
-            (ManifestStage::Sync(len), Some(e)) => {
-                self.manifest_len -= len;
-                self.manifest_broken = true;
-                self.edit_failed(purpose, e);
-            }
-        }
-    }
-
-    fn edit_failed(&mut self, purpose: EditPurpose, e: Error) {
-        self.jobs_paused = true;
-        match purpose {
-            EditPurpose::Flush(r) | EditPurpose::Compaction(r) => {
-                match r.kind {
-                    JobKind::Flush => self.flush_running = false,
-                    JobKind::Compaction => self.compaction_running = false,
-                }
-                for o in &r.outputs {
-                    self.delete_file(FileName::table(o.meta.number));
-                }
-                let waiters = if r.kind == JobKind::Flush {
-                    core::mem::take(&mut self.flush_waiters).into_iter().map(|(id, _)| id).collect::<Vec<_>>()
-                } else {
-                    core::mem::take(&mut self.compact_waiters).into_iter().map(|(id, _, _)| id).collect()
-                };
-                for id in waiters {
-                    self.reply(id, Err(e.clone()));
-                }
-            }
-            EditPurpose::TrivialMove(_) => self.compaction_running = false,
-        }
-    }
-
-    fn install(&mut self, edit: VersionEdit, purpose: EditPurpose) {
-        let outputs: Vec<Arc<TableFile>> = match &purpose {
-            EditPurpose::Flush(r) | EditPurpose::Compaction(r) => r.outputs.clone(),
-            EditPurpose::TrivialMove(_) => Vec::new(),
-        };
-        let current = self.version.clone();
-        let lookup = |n: u64| {
-            outputs
-                .iter()
-                .find(|o| o.meta.number == n)
-                .cloned()
-                .or_else(|| current.files().find(|(_, f)| f.meta.number == n).map(|(_, f)| f.clone()))
-        };
-        let Some(next) = self.version.apply(&edit, &lookup) else {
-            // Cannot happen for edits the store built itself; refuse further work loudly.
-            self.phase = Phase::Failed(Error::Corruption {
-                file: self.manifest_file,
-                offset: self.manifest_len,
-                reason: "store built an edit its own version rejects",
-            });
-            return;
-        };
-        next.check_invariants();
-        // Files removed and not re-added go to the graveyard until no reader holds them.
-        for &(_, n) in &edit.removed {
-            if !edit.added.iter().any(|(_, m)| m.number == n) {
-                if let Some((_, f)) = self.version.files().find(|(_, f)| f.meta.number == n) {
-                    self.graveyard.push(f.clone());
-                }
-            }
-        }
-        self.version = Arc::new(next);
-        if let Some(n) = edit.log_number {
-            self.log_number = n;
-            self.delete_wals_below(n);
-        }
-        match purpose {
-            EditPurpose::Flush(r) => {
-                self.flush_running = false;
-                if let Some(f) = self.imm.pop_front() {
-                    if self.pins.contains_key(&f.id) {
-                        self.retired.insert(f.id, f.mem);
-                    }
-                }
-                self.stats.flushes += 1;
-                self.stats.flush_bytes_written += r.bytes_written;
-            }
-            EditPurpose::Compaction(r) => {
-                self.compaction_running = false;
-                self.stats.compactions += 1;
-                self.stats.compaction_bytes_written += r.bytes_written;
-                if let Some(p) = &r.plan {
-                    self.advance_cursor(p);
-                }
-            }
-            EditPurpose::TrivialMove(p) => {
-                self.compaction_running = false;
-                self.advance_cursor(&p);
-            }
-        }
-    }
-
-    fn advance_cursor(&mut self, p: &Plan) {
-        if let Some(max) = p.inputs.iter().filter(|(l, _)| *l < p.output_level).map(|(_, f)| f.largest()).max() {
-            if let Some((l, _)) = p.inputs.first() {
-                self.cursors[*l] = max.to_vec();
-            }
-        }
-    }
-
-    fn delete_wals_below(&mut self, to: u64) {
-        let live = self.wal.file().number;
-        let old: Vec<u64> = self.wal_segments.range(..to).copied().filter(|&n| n != live).collect();
-        for n in old {
-            self.wal_segments.remove(&n);
-            self.delete_file(FileName::wal(n));
-        }
-    }
-
-    fn collect_garbage(&mut self) {
-        let mut i = 0;
-        while i < self.graveyard.len() {
-            if Arc::strong_count(&self.graveyard[i]) == 1 {
-                let f = self.graveyard.swap_remove(i);
-                self.cache.remove_file(f.meta.number);
-                self.delete_file(FileName::table(f.meta.number));
-            } else {
-                i += 1;
-            }
-        }
-    }
-
-    fn delete_file(&mut self, file: FileName) {
-        self.emit_io(IoRequest::Delete { file }, Pending::Delete);
-    }
-
     // ----- plumbing -----
 
     fn emit_io(&mut self, req: IoRequest, p: Pending) {
@@ -1159,26 +769,3 @@ impl Store {
         self.outputs.push_back(Output::Reply { id, result });
     }
 }
-
-/// A scan in progress on the request path.
-#[derive(Debug)]
-struct ScanState {
-    it: StoreIter,
-    limit: usize,
-    out: Vec<(Vec<u8>, Vec<u8>)>,
-}
-
-fn decode_block(file: FileName, handle: BlockHandle, result: IoResult) -> Result<Block, Error> {
-    match result {
-        IoResult::Data(raw) => Block::decode(file, handle, raw),
-        IoResult::Failed(error) => Err(Error::Io { file: Some(file), op: "read", error }),
-        _ => Err(Error::Io { file: Some(file), op: "read", error: IoError::Other("unexpected completion".into()) }),
-    }
-}
-
-/// True when a range compaction has nothing left to do: every file it covers is already in
-/// the bottom level.
-fn range_compacted(p: &Plan) -> bool {
-    p.inputs.iter().all(|(l, _)| *l == NUM_LEVELS - 1)
-}
-

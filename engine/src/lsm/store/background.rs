@@ -1,0 +1,180 @@
+//! Background work: freezing memtables, starting flush and compaction jobs, answering the
+//! requests that wait on them, and deleting files no reader holds.
+use super::{EditPurpose, Frozen, Output, Pending, Reply, Store, L0_STOP, MAX_IMMUTABLE};
+use crate::lsm::compaction::{self, Plan};
+use crate::lsm::config::NUM_LEVELS;
+use crate::lsm::io::FileName;
+use crate::lsm::job::{Job, JobId};
+use crate::lsm::manifest::VersionEdit;
+use crate::lsm::wal_writer::WalNext;
+use alloc::sync::Arc;
+
+impl Store {
+
+    /// Starts whatever work is due: WAL requests, freezes, flushes, compactions, manifest
+    /// edits, deletions.
+    pub(super) fn drive(&mut self, now_ms: u64) {
+        if !self.is_open() {
+            return;
+        }
+        loop {
+            let mut progressed = false;
+            if self.freeze_wanted && !self.mem.is_empty() && self.wal.is_idle() && self.imm.len() < MAX_IMMUTABLE {
+                self.freeze();
+                progressed = true;
+            } else if self.freeze_wanted && self.mem.is_empty() {
+                self.freeze_wanted = false;
+            }
+            match self.wal.next_request() {
+                WalNext::Io(req) => {
+                    self.emit_io(req, Pending::Wal);
+                    progressed = true;
+                }
+                WalNext::Ack(waiters) => {
+                    self.acknowledge(waiters);
+                    progressed = true;
+                }
+                WalNext::Idle => {}
+            }
+            progressed |= self.start_manifest_write();
+            progressed |= self.start_jobs();
+            while self.imm.len() < MAX_IMMUTABLE || self.mem.approx_bytes() < self.config.memtable_bytes {
+                let Some((id, batch)) = self.stalled.pop_front() else { break };
+                self.write_now(now_ms, id, batch);
+                progressed = true;
+            }
+            self.answer_waiters();
+            if !progressed {
+                break;
+            }
+        }
+        self.collect_garbage();
+    }
+
+    pub(super) fn freeze(&mut self) {
+        self.freeze_wanted = false;
+        let next_wal = self.alloc_file_number();
+        self.wal.rotate(FileName::wal(next_wal));
+        self.wal_segments.insert(next_wal);
+        let mem = core::mem::take(&mut self.mem);
+        self.imm.push_back(Frozen { mem: Arc::new(mem), next_wal, id: self.mem_id });
+        self.mem_id += 1;
+    }
+
+    pub(super) fn alloc_file_number(&mut self) -> u64 {
+        let n = self.next_file_number;
+        self.next_file_number += 1;
+        n
+    }
+
+    pub(super) fn smallest_snapshot(&self) -> u64 {
+        self.snapshots.keys().next().copied().unwrap_or(self.last_seq)
+    }
+
+    pub(super) fn start_jobs(&mut self) -> bool {
+        if self.jobs_paused {
+            return false;
+        }
+        let mut started = false;
+        if !self.flush_running && self.version.levels[0].len() < L0_STOP {
+            if let Some(f) = self.imm.front() {
+                let mem = f.mem.clone();
+                let number = self.alloc_file_number();
+                let id = self.alloc_job();
+                let job = Job::flush(id, mem, number, self.smallest_snapshot(), self.config.table.clone());
+                self.flush_running = true;
+                self.outputs.push_back(Output::Job(job));
+                started = true;
+            }
+        }
+        if !self.compaction_running && self.manifest_queue.is_empty() && self.manifest_inflight.is_none() {
+            let plan = self.next_compaction_plan();
+            if let Some(plan) = plan {
+                if plan.trivial_move {
+                    let mut edit = VersionEdit::default();
+                    for (l, f) in &plan.inputs {
+                        edit.removed.push((*l as u8, f.meta.number));
+                        edit.added.push((plan.output_level as u8, f.meta.clone()));
+                    }
+                    edit.next_file_number = Some(self.next_file_number);
+                    self.compaction_running = true;
+                    self.manifest_queue.push_back((edit, EditPurpose::TrivialMove(plan)));
+                } else {
+                    let input_bytes: u64 = plan.inputs.iter().map(|(_, f)| f.meta.file_len).sum();
+                    let n = input_bytes / self.config.target_file_bytes.max(1) * 2 + 8;
+                    let first = self.next_file_number;
+                    self.next_file_number += n;
+                    let id = self.alloc_job();
+                    let job = Job::compact(
+                        id,
+                        plan,
+                        first..first + n,
+                        self.smallest_snapshot(),
+                        self.config.table.clone(),
+                        self.config.target_file_bytes,
+                    );
+                    self.compaction_running = true;
+                    self.outputs.push_back(Output::Job(job));
+                }
+                started = true;
+            }
+        }
+        started
+    }
+
+    pub(super) fn next_compaction_plan(&mut self) -> Option<Plan> {
+        // Explicit range compactions first, once the memtables they cover are flushed.
+        if let Some((_, lo, hi)) = self.compact_waiters.first() {
+            if self.imm.is_empty() && self.mem.is_empty() {
+                let plan = compaction::plan_range(&self.version, lo, hi);
+                if !plan.as_ref().is_none_or(range_compacted) {
+                    return plan;
+                }
+            }
+        }
+        compaction::pick(&self.version, &self.config, &self.cursors)
+    }
+
+    pub(super) fn answer_waiters(&mut self) {
+        // Flush waiters: done when no memtable holds a sequence number at or below theirs.
+        let mut i = 0;
+        while i < self.flush_waiters.len() {
+            let (id, target) = self.flush_waiters[i];
+            let in_mem = self.mem.min_seq().is_some_and(|m| m <= target);
+            let in_imm = self.imm.iter().any(|f| f.mem.min_seq().is_some_and(|m| m <= target));
+            if !in_mem && !in_imm {
+                self.flush_waiters.swap_remove(i);
+                self.reply(id, Ok(Reply::Done));
+            } else {
+                self.freeze_wanted |= in_mem;
+                i += 1;
+            }
+        }
+        // Range compaction waiters: done when no plan remains for their range.
+        if let Some((id, lo, hi)) = self.compact_waiters.first().cloned() {
+            let idle = !self.compaction_running && self.manifest_queue.is_empty() && self.manifest_inflight.is_none();
+            if idle && self.imm.is_empty() && self.mem.is_empty() {
+                let plan = compaction::plan_range(&self.version, &lo, &hi);
+                if plan.is_none_or(|p| range_compacted(&p)) {
+                    self.compact_waiters.remove(0);
+                    self.reply(id, Ok(Reply::Done));
+                }
+            } else if !self.mem.is_empty() {
+                self.freeze_wanted = true;
+            }
+        }
+    }
+
+    pub(super) fn alloc_job(&mut self) -> JobId {
+        let id = JobId(self.next_job);
+        self.next_job += 1;
+        id
+    }
+}
+
+/// True when a range compaction has nothing left to do: every file it covers is already in
+/// the bottom level.
+fn range_compacted(p: &Plan) -> bool {
+    p.inputs.iter().all(|(l, _)| *l == NUM_LEVELS - 1)
+}
+
