@@ -20,6 +20,7 @@ pub struct Batch {
     count: u32,
     max_key_len: usize,
     max_value_len: usize,
+    empty_key: bool,
 }
 
 /// One operation of a batch, borrowed.
@@ -65,6 +66,7 @@ impl Batch {
         self.count += 1;
         self.max_key_len = self.max_key_len.max(key.len());
         self.max_value_len = self.max_value_len.max(value.len());
+        self.empty_key |= key.is_empty();
     }
 
     /// Number of operations.
@@ -94,7 +96,7 @@ impl Batch {
 
     /// True when some key is empty.
     pub fn has_empty_key(&self) -> bool {
-        self.iter().any(|op| op.key.is_empty())
+        self.empty_key
     }
 
     /// The operations in order.
@@ -122,12 +124,13 @@ impl Batch {
         b4.copy_from_slice(&payload[8..12]);
         let count = u32::from_le_bytes(b4);
         let rep = &payload[RECORD_HEADER_LEN..];
-        let mut batch = Batch { rep: Vec::new(), count: 0, max_key_len: 0, max_value_len: 0 };
+        let mut batch = Batch { rep: Vec::new(), count: 0, max_key_len: 0, max_value_len: 0, empty_key: false };
         let mut rest = rep;
         for _ in 0..count {
             let (op, used) = decode_op(rest).ok_or("malformed operation in batch record")?;
             batch.max_key_len = batch.max_key_len.max(op.key.len());
             batch.max_value_len = batch.max_value_len.max(op.value.len());
+            batch.empty_key |= op.key.is_empty();
             rest = &rest[used..];
         }
         if !rest.is_empty() {
