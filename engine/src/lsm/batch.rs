@@ -142,6 +142,32 @@ impl Batch {
     }
 }
 
+/// Walks a WAL record payload without copying it: calls `f(seq, op)` for each operation and
+/// returns `(first_seq, count)`. On a malformed record the error comes after the operations
+/// before it were passed to `f` — callers that must stay atomic check first with
+/// [`Batch::decode_record`], or (like recovery) refuse to open on any error.
+pub fn for_each_op<'a>(payload: &'a [u8], mut f: impl FnMut(u64, Op<'a>)) -> Result<(u64, u32), &'static str> {
+    if payload.len() < RECORD_HEADER_LEN {
+        return Err("batch record shorter than its header");
+    }
+    let mut b8 = [0u8; 8];
+    b8.copy_from_slice(&payload[..8]);
+    let first_seq = u64::from_le_bytes(b8);
+    let mut b4 = [0u8; 4];
+    b4.copy_from_slice(&payload[8..12]);
+    let count = u32::from_le_bytes(b4);
+    let mut rest = &payload[RECORD_HEADER_LEN..];
+    for i in 0..count {
+        let (op, used) = decode_op(rest).ok_or("malformed operation in batch record")?;
+        f(first_seq + u64::from(i), op);
+        rest = &rest[used..];
+    }
+    if !rest.is_empty() {
+        return Err("trailing bytes after batch operations");
+    }
+    Ok((first_seq, count))
+}
+
 fn decode_op(buf: &[u8]) -> Option<(Op<'_>, usize)> {
     let kind = ValueKind::from_u8(*buf.first()?)?;
     let mut pos = 1;

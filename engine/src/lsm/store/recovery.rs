@@ -12,7 +12,7 @@ use crate::lsm::io::{FileKind, FileName, IoError, IoRequest, IoResult};
 use crate::lsm::manifest::{self, TableMeta, VersionEdit};
 use crate::lsm::sstable::{Footer, Table, FOOTER_LEN};
 use crate::lsm::version::{TableFile, Version};
-use crate::lsm::wal;
+use crate::lsm::{batch, frame, wal};
 use crate::lsm::wal_writer::WalWriter;
 use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
@@ -129,17 +129,19 @@ impl Store {
                 self.open_next_table(rec, i + 1)
             }
             (Stage::ReadingWal(i), Some(IoResult::Data(bytes))) => {
+                // Replayed straight from the file's bytes into the memtable (no per-record
+                // copies): a malformed record fails recovery, so partial replay is harmless.
                 let file = FileName::wal(rec.wals[i]);
-                let scan = wal::scan(file, &bytes)?;
-                for (first_seq, batch) in &scan.records {
-                    for (k, op) in batch.iter().enumerate() {
-                        self.mem.insert(op.key, first_seq + k as u64, op.kind, op.value);
-                    }
-                    rec.last_seq = rec.last_seq.max(first_seq + u64::from(batch.len()).saturating_sub(1));
+                let log = frame::scan_log(file, &bytes, wal::WAL_MAGIC, wal::WAL_VERSION)?;
+                for &(offset, payload) in &log.payloads {
+                    let mem = &mut self.mem;
+                    let (first_seq, count) = batch::for_each_op(payload, |seq, op| mem.insert(op.key, seq, op.kind, op.value))
+                        .map_err(|reason| Error::Corruption { file, offset, reason })?;
+                    rec.last_seq = rec.last_seq.max(first_seq + u64::from(count).saturating_sub(1));
                 }
-                if scan.torn {
+                if log.torn {
                     rec.stage = Stage::TruncatingWal(i);
-                    self.rec_io(IoRequest::Truncate { file, len: scan.valid_len });
+                    self.rec_io(IoRequest::Truncate { file, len: log.valid_len });
                     return Ok(false);
                 }
                 self.read_next_wal(rec, i + 1)

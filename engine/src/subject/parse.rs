@@ -1,0 +1,342 @@
+//! Subjects and patterns: parsing with NATS's rules, and matching one pattern against one subject.
+//!
+//! A subject is one or more tokens separated by `.`. Tokens are never empty and never contain
+//! whitespace (space, tab, CR, LF, form feed). In a *pattern* a token that is exactly `*` matches
+//! any one token and a token that is exactly `>` matches one or more trailing tokens, so it may
+//! only be the last. A *subject* (what is published) has no wildcard tokens. A `*` or `>` inside
+//! a longer token (`a*b`) is an ordinary character, as in NATS.
+use core::fmt;
+
+/// The longest subject or pattern accepted by [`Subject::parse`] and [`Pattern::parse`], in bytes.
+pub const MAX_SUBJECT_BYTES: usize = 1024;
+
+/// The ceiling on any configured maximum: it bounds the depth of the subscription trie (and so
+/// the recursion of a match) whatever a caller configures.
+pub const MAX_SUBJECT_BYTES_LIMIT: usize = 4096;
+
+/// Why a subject or pattern was rejected, and where.
+///
+/// `token` is the zero-based index of the offending token; `offset` the byte offset of the
+/// offending byte (for an empty token, where the token would start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SubjectError {
+    /// The subject is the empty string.
+    Empty,
+    /// The subject is longer than the maximum.
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+        /// The maximum in bytes.
+        max: usize,
+    },
+    /// Two separators in a row, or a leading or trailing separator.
+    EmptyToken {
+        /// Index of the empty token.
+        token: usize,
+        /// Byte offset where it would start.
+        offset: usize,
+    },
+    /// A whitespace byte inside a token.
+    Whitespace {
+        /// Index of the token.
+        token: usize,
+        /// Byte offset of the whitespace.
+        offset: usize,
+    },
+    /// A `*` or `>` token in a subject that must be literal (a publish subject, a reply subject).
+    WildcardInSubject {
+        /// Index of the wildcard token.
+        token: usize,
+        /// Byte offset of the wildcard.
+        offset: usize,
+    },
+    /// A `>` token that is not the last token.
+    FullWildcardNotLast {
+        /// Index of the `>` token.
+        token: usize,
+        /// Byte offset of the `>`.
+        offset: usize,
+    },
+}
+
+impl fmt::Display for SubjectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            SubjectError::Empty => write!(f, "empty subject"),
+            SubjectError::TooLong { len, max } => {
+                write!(f, "subject is {len} bytes, longer than the maximum {max}")
+            }
+            SubjectError::EmptyToken { token, offset } => {
+                write!(f, "empty token {token} at byte {offset}")
+            }
+            SubjectError::Whitespace { token, offset } => {
+                write!(f, "whitespace in token {token} at byte {offset}")
+            }
+            SubjectError::WildcardInSubject { token, offset } => {
+                write!(f, "wildcard token {token} at byte {offset} in a literal subject")
+            }
+            SubjectError::FullWildcardNotLast { token, offset } => {
+                write!(f, "'>' is token {token} at byte {offset} but is not the last token")
+            }
+        }
+    }
+}
+
+/// A validated literal subject (no wildcards), borrowed from the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Subject<'a>(&'a str);
+
+/// A validated subscription pattern (may contain `*` and a trailing `>`), borrowed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Pattern<'a>(&'a str);
+
+/// One token of a pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// A literal token, matched byte for byte.
+    Literal(&'a str),
+    /// `*`: any one token.
+    AnyOne,
+    /// `>`: one or more trailing tokens.
+    Rest,
+}
+
+impl<'a> Subject<'a> {
+    /// Parses a literal subject of at most [`MAX_SUBJECT_BYTES`].
+    pub fn parse(s: &'a str) -> Result<Self, SubjectError> {
+        Self::parse_with_max(s, MAX_SUBJECT_BYTES)
+    }
+
+    /// Parses a literal subject of at most `max_bytes` (clamped to [`MAX_SUBJECT_BYTES_LIMIT`]).
+    pub fn parse_with_max(s: &'a str, max_bytes: usize) -> Result<Self, SubjectError> {
+        let info = scan(s, max_bytes)?;
+        if let Some((token, offset)) = info.first_wildcard {
+            return Err(SubjectError::WildcardInSubject { token, offset });
+        }
+        Ok(Subject(s))
+    }
+
+    /// The subject text.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// The tokens, in order.
+    pub fn tokens(&self) -> core::str::Split<'a, char> {
+        self.0.split('.')
+    }
+}
+
+impl<'a> Pattern<'a> {
+    /// Parses a pattern of at most [`MAX_SUBJECT_BYTES`].
+    pub fn parse(s: &'a str) -> Result<Self, SubjectError> {
+        Self::parse_with_max(s, MAX_SUBJECT_BYTES)
+    }
+
+    /// Parses a pattern of at most `max_bytes` (clamped to [`MAX_SUBJECT_BYTES_LIMIT`]).
+    pub fn parse_with_max(s: &'a str, max_bytes: usize) -> Result<Self, SubjectError> {
+        scan(s, max_bytes)?;
+        Ok(Pattern(s))
+    }
+
+    /// The pattern text.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// True when the pattern has no wildcard token (it matches exactly one subject).
+    pub fn is_literal(&self) -> bool {
+        self.tokens().all(|t| matches!(t, Token::Literal(_)))
+    }
+
+    /// The tokens, in order.
+    pub fn tokens(&self) -> impl Iterator<Item = Token<'a>> + 'a {
+        self.0.split('.').map(|t| match t {
+            "*" => Token::AnyOne,
+            ">" => Token::Rest,
+            lit => Token::Literal(lit),
+        })
+    }
+
+    /// True when this pattern matches `subject`.
+    pub fn matches(&self, subject: Subject<'_>) -> bool {
+        pattern_matches(self.0.as_bytes(), subject.0.as_bytes())
+    }
+}
+
+impl fmt::Display for Subject<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl fmt::Display for Pattern<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// What a successful scan found.
+struct ScanInfo {
+    /// (token index, byte offset) of the first `*` or `>` token.
+    first_wildcard: Option<(usize, usize)>,
+}
+
+/// Byte classes for the scan: 0 ordinary, 1 separator, 2 whitespace.
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'.' as usize] = 1;
+    t[b' ' as usize] = 2;
+    t[b'\t' as usize] = 2;
+    t[b'\n' as usize] = 2;
+    t[b'\r' as usize] = 2;
+    t[0x0c] = 2;
+    t
+};
+
+/// Validates the pattern rules in one pass over the bytes.
+fn scan(s: &str, max_bytes: usize) -> Result<ScanInfo, SubjectError> {
+    let b = s.as_bytes();
+    let max = max_bytes.min(MAX_SUBJECT_BYTES_LIMIT);
+    if b.is_empty() {
+        return Err(SubjectError::Empty);
+    }
+    if b.len() > max {
+        return Err(SubjectError::TooLong { len: b.len(), max });
+    }
+    let mut first_wildcard = None;
+    let mut token = 0usize;
+    let mut start = 0usize;
+    let mut rest_at: Option<(usize, usize)> = None;
+    let mut i = 0usize;
+    loop {
+        // Advance to the end of the current token.
+        while i < b.len() {
+            match CLASS[b[i] as usize] {
+                0 => i += 1,
+                1 => break,
+                _ => return Err(SubjectError::Whitespace { token, offset: i }),
+            }
+        }
+        if i == start {
+            return Err(SubjectError::EmptyToken { token, offset: start });
+        }
+        if let Some((t, o)) = rest_at {
+            return Err(SubjectError::FullWildcardNotLast { token: t, offset: o });
+        }
+        if i - start == 1 && (b[start] == b'*' || b[start] == b'>') {
+            if first_wildcard.is_none() {
+                first_wildcard = Some((token, start));
+            }
+            if b[start] == b'>' {
+                rest_at = Some((token, start));
+            }
+        }
+        if i == b.len() {
+            return Ok(ScanInfo { first_wildcard });
+        }
+        i += 1;
+        token += 1;
+        start = i;
+    }
+}
+
+/// Matches pattern bytes against literal subject bytes, token by token, without allocating.
+/// Both are assumed valid; invalid input gives some answer, never a panic.
+pub(crate) fn pattern_matches(p: &[u8], s: &[u8]) -> bool {
+    let (mut i, mut j) = (0usize, 0usize);
+    loop {
+        // Both at the start of a token.
+        if i < p.len() && p[i] == b'>' && i + 1 == p.len() {
+            return j < s.len();
+        }
+        if i < p.len() && p[i] == b'*' && (i + 1 == p.len() || p[i + 1] == b'.') {
+            i += 1;
+            if j >= s.len() {
+                return false;
+            }
+            while j < s.len() && s[j] != b'.' {
+                j += 1;
+            }
+        } else {
+            while i < p.len() && p[i] != b'.' {
+                if j >= s.len() || s[j] != p[i] {
+                    return false;
+                }
+                i += 1;
+                j += 1;
+            }
+            if j < s.len() && s[j] != b'.' {
+                return false;
+            }
+        }
+        // Both at the end of a token.
+        match (i == p.len(), j == s.len()) {
+            (true, true) => return true,
+            (false, false) => {
+                i += 1;
+                j += 1;
+            }
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_subjects_and_patterns() {
+        for s in ["a", "foo.bar", "a*b.c>d", "_INBOX.1.2", "ü.ñ"] {
+            assert_eq!(Subject::parse(s).map(|s| s.as_str()), Ok(s));
+            assert!(Pattern::parse(s).is_ok());
+        }
+        for p in ["*", ">", "foo.*", "foo.>", "*.*.>", "a.*.c"] {
+            assert!(Pattern::parse(p).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_and_where() {
+        use SubjectError::*;
+        assert_eq!(Subject::parse(""), Err(Empty));
+        assert_eq!(Subject::parse("."), Err(EmptyToken { token: 0, offset: 0 }));
+        assert_eq!(Subject::parse("a..b"), Err(EmptyToken { token: 1, offset: 2 }));
+        assert_eq!(Subject::parse("a.b."), Err(EmptyToken { token: 2, offset: 4 }));
+        assert_eq!(Subject::parse("ab.c d"), Err(Whitespace { token: 1, offset: 4 }));
+        assert_eq!(Subject::parse("a.\tb"), Err(Whitespace { token: 1, offset: 2 }));
+        assert_eq!(Subject::parse("a.*.b"), Err(WildcardInSubject { token: 1, offset: 2 }));
+        assert_eq!(Subject::parse("a.>"), Err(WildcardInSubject { token: 1, offset: 2 }));
+        assert_eq!(Pattern::parse("a.>.b"), Err(FullWildcardNotLast { token: 1, offset: 2 }));
+        assert_eq!(Pattern::parse(">.>"), Err(FullWildcardNotLast { token: 0, offset: 0 }));
+        assert_eq!(Pattern::parse("a.>."), Err(EmptyToken { token: 2, offset: 4 }));
+        let long = "a".repeat(MAX_SUBJECT_BYTES + 1);
+        assert_eq!(Subject::parse(&long), Err(TooLong { len: MAX_SUBJECT_BYTES + 1, max: MAX_SUBJECT_BYTES }));
+        assert_eq!(Subject::parse_with_max("abcd", 3), Err(TooLong { len: 4, max: 3 }));
+        let huge = "a".repeat(MAX_SUBJECT_BYTES_LIMIT + 1);
+        assert!(matches!(Subject::parse_with_max(&huge, usize::MAX), Err(TooLong { .. })));
+    }
+
+    #[test]
+    fn matching() {
+        let m = |p: &str, s: &str| Pattern::parse(p).unwrap().matches(Subject::parse(s).unwrap());
+        assert!(m("foo", "foo"));
+        assert!(!m("foo", "foo.bar"));
+        assert!(!m("foo.bar", "foo"));
+        assert!(m("foo.*", "foo.bar"));
+        assert!(!m("foo.*", "foo"));
+        assert!(!m("foo.*", "foo.bar.baz"));
+        assert!(m("foo.>", "foo.bar.baz"));
+        assert!(!m("foo.>", "foo"));
+        assert!(m(">", "a"));
+        assert!(m("*.b.>", "a.b.c"));
+        assert!(!m("*.b.>", "a.b"));
+        assert!(m("a*b.c", "a*b.c"));
+        assert!(!m("a*b.c", "axb.c"));
+        assert!(!m("fo", "foo"));
+        assert!(!m("foo", "fo"));
+        assert!(m("*", "foo"));
+        assert!(!m("*", "foo.bar"));
+    }
+}
