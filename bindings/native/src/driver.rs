@@ -154,6 +154,16 @@ impl Shared {
                 mine = st.replies.remove(&id);
             }
             if let Some(r) = mine {
+                if st.job_running && matches!(self.durability, Durability::SyncEveryMs(_)) {
+                    // The background thread is busy with a job: keep the promised sync
+                    // interval from here.
+                    let now = self.now_ms();
+                    if st.store.next_deadline().is_some_and(|d| now >= d) {
+                        st.store.handle_timeout(now);
+                        let mut none = None;
+                        self.absorb(&mut st, None, &mut none);
+                    }
+                }
                 if !st.io.is_empty() && !st.driving {
                     if st.waiters > 0 {
                         self.cond.notify_all();

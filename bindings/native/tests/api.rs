@@ -257,3 +257,34 @@ fn iterator_sees_everything_written_before_it_while_memtables_move() {
     }
     assert_eq!(n, 3000);
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Db>();
+    check::<strata::Snapshot>();
+    check::<Error>();
+    fn send<T: Send>() {}
+    send::<strata::Iter>();
+}
+
+#[test]
+fn stats_report_levels_amplification_and_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_with(dir.path(), small()).unwrap();
+    for i in 0..2000u32 {
+        db.put(format!("k{i:05}"), [b'v'; 64]).unwrap();
+    }
+    db.flush().unwrap();
+    for _ in 0..3 {
+        for i in (0..2000u32).step_by(7) {
+            assert!(db.get(format!("k{i:05}")).unwrap().is_some());
+        }
+    }
+    let s = db.stats();
+    assert!(s.level_files.iter().sum::<usize>() > 0);
+    assert!(s.write_amplification() >= 1.0, "{s:?}");
+    assert!(s.space_amplification() >= 1.0, "{s:?}");
+    assert!(s.cache.hit_rate() > 0.5, "repeated reads hit the cache: {:?}", s.cache);
+    assert_eq!(s.last_seq, 2000);
+}
