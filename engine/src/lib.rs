@@ -5,6 +5,9 @@
 //! (requests, I/O completions, the time) and carries out their outputs (I/O requests, replies).
 //!
 //! * [`lsm`] — the LSM key-value store: WAL, memtable, SSTables, manifest, compaction, reads.
+//! * [`subject`] — NATS-style subjects and patterns, and the subscription index (a token trie).
+//! * [`broker`] — the publish/subscribe broker state machine: clients, subscriptions, queue
+//!   groups, request/reply, per-subscriber pending limits.
 //!
 //! The same inputs always produce the same outputs, byte for byte, so a `sim` binding can replay
 //! any run from its seed and a `native` binding can serve real files with the same code.
@@ -86,4 +89,6 @@
 
 extern crate alloc;
 
+pub mod broker;
 pub mod lsm;
+pub mod subject;

@@ -1,0 +1,1 @@
+//! The publish/subscribe broker state machine (being built; see `subject` for routing).

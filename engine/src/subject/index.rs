@@ -1,0 +1,634 @@
+//! The subscription index: a trie over subject tokens with queue groups and a match cache.
+//!
+//! Nodes live in one arena (`Vec`), addressed by `u32`. A node's literal children are found in
+//! one global hash table keyed by (parent node, token), so a node carries no map of its own;
+//! its `*` and `>` children are direct links. A subscription sits at the node its pattern ends
+//! on, either in the node's plain list or in one of its queue groups; removal is O(1) (swap
+//! remove with a back-pointer fix) and prunes nodes left empty.
+//!
+//! A match walks the subject's tokens from the root, following at each level the `>` child
+//! (which collects everything under it), the `*` child and the literal child. Plain values are
+//! appended to the caller's [`Matches`]; queue groups with the same name are merged across
+//! nodes and one member of each is chosen round-robin, from a starting point derived from the
+//! seed. See [`super::cache`] for the cache in front of the walk.
+use super::cache::{CacheConfig, MatchCache};
+use super::parse::{Pattern, Subject, SubjectError, Token};
+use crate::lsm::hash::{hash64, mix64};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+use hashbrown::HashTable;
+
+const NIL: u32 = u32::MAX;
+
+/// A handle on one subscription in a [`SubjectIndex`]; stale handles are recognised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SubId {
+    slot: u32,
+    gen: u32,
+}
+
+/// An interned queue-group name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct QueueId(pub u32);
+
+/// Configuration of a [`SubjectIndex`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IndexConfig {
+    /// Seeds the starting member of each queue group's rotation.
+    pub seed: u64,
+    /// The match cache (`slots = 0` disables it).
+    pub cache: CacheConfig,
+    /// The longest pattern or subject accepted, in bytes.
+    pub max_subject_bytes: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            seed: 0,
+            cache: CacheConfig::default(),
+            max_subject_bytes: super::parse::MAX_SUBJECT_BYTES,
+        }
+    }
+}
+
+/// The result of a match, filled by [`SubjectIndex::match_into`]. Reuse one across matches:
+/// once its vectors have grown, matching allocates nothing.
+#[derive(Clone, Debug, Default)]
+pub struct Matches<V> {
+    /// Every matching subscription outside queue groups.
+    pub plain: Vec<V>,
+    /// One chosen member of each matching queue group, in queue-id order.
+    pub queued: Vec<V>,
+}
+
+impl<V> Matches<V> {
+    /// An empty result.
+    pub fn new() -> Self {
+        Matches { plain: Vec::new(), queued: Vec::new() }
+    }
+
+    /// Empties both lists, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.plain.clear();
+        self.queued.clear();
+    }
+
+    /// Plain subscribers plus chosen queue members.
+    pub fn len(&self) -> usize {
+        self.plain.len() + self.queued.len()
+    }
+
+    /// True when nothing matched.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Counters for the cache and the trie.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Live subscriptions.
+    pub subscriptions: usize,
+    /// Live trie nodes, the root included.
+    pub nodes: usize,
+    /// Matches answered from the cache.
+    pub cache_hits: u64,
+    /// Matches that probed the cache and missed.
+    pub cache_misses: u64,
+    /// Matches that skipped the cache because it was not paying off.
+    pub cache_bypassed: u64,
+}
+
+/// The subscription index. `V` is what a match returns for each subscription (the broker uses
+/// its own subscription slot).
+#[derive(Debug)]
+pub struct SubjectIndex<V> {
+    config: IndexConfig,
+    nodes: Vec<Node<V>>,
+    free_nodes: Vec<u32>,
+    /// Literal children of every node: node ids, hashed by (parent, token).
+    children: HashTable<u32>,
+    entries: Vec<Entry<V>>,
+    free_entries: Vec<u32>,
+    live: usize,
+    queues: Queues,
+    /// Bumped by every insert and remove; cache entries from older generations are stale.
+    generation: u64,
+    cache: MatchCache<V>,
+    /// Scratch for a match: (queue, node, group index) of every matching group.
+    group_refs: Vec<(u32, u32, u32)>,
+}
+
+#[derive(Debug)]
+enum NodeKey {
+    Root,
+    Literal(Box<str>),
+    AnyOne,
+    Rest,
+}
+
+#[derive(Debug)]
+struct Node<V> {
+    parent: u32,
+    key: NodeKey,
+    any: u32,
+    rest: u32,
+    literal_children: u32,
+    plain: Vec<V>,
+    plain_slots: Vec<u32>,
+    groups: Vec<Group<V>>,
+}
+
+#[derive(Debug)]
+struct Group<V> {
+    queue: u32,
+    members: Vec<V>,
+    member_slots: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    gen: u32,
+    live: bool,
+    node: u32,
+    queue: u32,
+    /// Position in the node's plain list or in the group's member list.
+    pos: u32,
+    value: V,
+}
+
+/// Interned queue names with reference counts and rotation cursors.
+#[derive(Debug, Default)]
+struct Queues {
+    by_name: HashTable<u32>,
+    names: Vec<Box<str>>,
+    refs: Vec<u32>,
+    cursor: Vec<u64>,
+    free: Vec<u32>,
+}
+
+impl<V: Copy> SubjectIndex<V> {
+    /// An empty index.
+    pub fn new(config: IndexConfig) -> Self {
+        let root = Node::new(NIL, NodeKey::Root);
+        SubjectIndex {
+            config,
+            nodes: alloc::vec![root],
+            free_nodes: Vec::new(),
+            children: HashTable::new(),
+            entries: Vec::new(),
+            free_entries: Vec::new(),
+            live: 0,
+            queues: Queues::default(),
+            generation: 0,
+            cache: MatchCache::new(config.cache),
+            group_refs: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &IndexConfig {
+        &self.config
+    }
+
+    /// Live subscriptions.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    /// True when there are no subscriptions.
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> IndexStats {
+        let (cache_hits, cache_misses, cache_bypassed) = self.cache.counters();
+        IndexStats {
+            subscriptions: self.live,
+            nodes: self.nodes.len() - self.free_nodes.len(),
+            cache_hits,
+            cache_misses,
+            cache_bypassed,
+        }
+    }
+
+    /// The name of an interned queue group.
+    pub fn queue_name(&self, q: QueueId) -> Option<&str> {
+        self.queues.names.get(q.0 as usize).map(|n| &**n)
+    }
+
+    /// Adds a subscription on `pattern`, in queue group `queue` if given (a queue name may not
+    /// be empty or contain whitespace; it is checked by the caller, e.g. the broker).
+    pub fn insert(&mut self, pattern: Pattern<'_>, queue: Option<&str>, value: V) -> SubId {
+        self.generation += 1;
+        let mut node = 0u32;
+        for token in pattern.tokens() {
+            node = self.child_or_insert(node, token);
+        }
+        let slot = self.alloc_entry(node, value);
+        let n = &mut self.nodes[node as usize];
+        let (queue_id, pos) = match queue {
+            None => {
+                n.plain.push(value);
+                n.plain_slots.push(slot);
+                (NIL, n.plain.len() - 1)
+            }
+            Some(name) => {
+                let q = self.queues.intern(name, self.config.seed);
+                let gi = match n.groups.iter().position(|g| g.queue == q) {
+                    Some(gi) => gi,
+                    None => {
+                        n.groups.push(Group { queue: q, members: Vec::new(), member_slots: Vec::new() });
+                        n.groups.len() - 1
+                    }
+                };
+                let g = &mut n.groups[gi];
+                g.members.push(value);
+                g.member_slots.push(slot);
+                (q, g.members.len() - 1)
+            }
+        };
+        let e = &mut self.entries[slot as usize];
+        e.queue = queue_id;
+        e.pos = pos as u32;
+        self.live += 1;
+        SubId { slot, gen: e.gen }
+    }
+
+    /// Removes a subscription; returns its value, or `None` for a stale or unknown handle.
+    pub fn remove(&mut self, id: SubId) -> Option<V> {
+        let e = self.entries.get(id.slot as usize)?;
+        if !e.live || e.gen != id.gen {
+            return None;
+        }
+        let (node, queue, pos, value) = (e.node, e.queue, e.pos as usize, e.value);
+        self.generation += 1;
+        let n = &mut self.nodes[node as usize];
+        if queue == NIL {
+            n.plain.swap_remove(pos);
+            n.plain_slots.swap_remove(pos);
+            if let Some(&moved) = n.plain_slots.get(pos) {
+                self.entries[moved as usize].pos = pos as u32;
+            }
+        } else {
+            let gi = n.groups.iter().position(|g| g.queue == queue)?;
+            let g = &mut n.groups[gi];
+            g.members.swap_remove(pos);
+            g.member_slots.swap_remove(pos);
+            if let Some(&moved) = g.member_slots.get(pos) {
+                self.entries[moved as usize].pos = pos as u32;
+            }
+            if g.members.is_empty() {
+                n.groups.swap_remove(gi);
+            }
+            self.queues.release(queue);
+        }
+        let e = &mut self.entries[id.slot as usize];
+        e.live = false;
+        e.gen = e.gen.wrapping_add(1);
+        self.free_entries.push(id.slot);
+        self.live -= 1;
+        self.prune(node);
+        Some(value)
+    }
+
+    /// Fills `out` (cleared first) with the subscriptions matching `subject`: every plain one,
+    /// and one member of each queue group (which advances that group's rotation).
+    pub fn match_into(&mut self, subject: Subject<'_>, out: &mut Matches<V>) {
+        out.clear();
+        let s = subject.as_str();
+        let hash = match self.cache.lookup(s, self.generation) {
+            Ok(hit) => {
+                out.plain.extend_from_slice(&hit.plain);
+                for &(q, start, len) in &hit.groups {
+                    let members = &hit.members[start as usize..(start + len) as usize];
+                    out.queued.push(self.queues.choose(q, members));
+                }
+                return;
+            }
+            Err(hash) => hash,
+        };
+        self.group_refs.clear();
+        self.walk(0, s, 0, &mut out.plain);
+        self.group_refs.sort_unstable();
+        if let Some(hash) = hash {
+            if self.cache.admit(hash) {
+                let size = out.plain.len() + self.group_members();
+                if size <= self.cache.max_entry_values() {
+                    self.fill_cache(s, hash, &out.plain);
+                } else {
+                    self.cache.discard(hash);
+                }
+            }
+        }
+        let mut i = 0;
+        while i < self.group_refs.len() {
+            let q = self.group_refs[i].0;
+            let mut j = i;
+            let mut total = 0usize;
+            while j < self.group_refs.len() && self.group_refs[j].0 == q {
+                let (_, node, gi) = self.group_refs[j];
+                total += self.nodes[node as usize].groups[gi as usize].members.len();
+                j += 1;
+            }
+            let mut k = self.queues.advance(q, total);
+            for &(_, node, gi) in &self.group_refs[i..j] {
+                let members = &self.nodes[node as usize].groups[gi as usize].members;
+                if k < members.len() {
+                    out.queued.push(members[k]);
+                    break;
+                }
+                k -= members.len();
+            }
+            i = j;
+        }
+    }
+
+    /// Parses `subject` and matches it: a convenience for callers holding a `&str`.
+    pub fn match_str(&mut self, subject: &str, out: &mut Matches<V>) -> Result<(), SubjectError> {
+        let s = Subject::parse_with_max(subject, self.config.max_subject_bytes)?;
+        self.match_into(s, out);
+        Ok(())
+    }
+
+    /// Checks every internal invariant; panics with a description if one is broken.
+    pub fn check_invariants(&self) {
+        let mut live = 0;
+        for (slot, e) in self.entries.iter().enumerate() {
+            if !e.live {
+                continue;
+            }
+            live += 1;
+            let n = &self.nodes[e.node as usize];
+            if e.queue == NIL {
+                assert_eq!(n.plain_slots[e.pos as usize], slot as u32, "plain back-pointer");
+            } else {
+                let g = n.groups.iter().find(|g| g.queue == e.queue).expect("entry's group exists");
+                assert_eq!(g.member_slots[e.pos as usize], slot as u32, "member back-pointer");
+                assert!(self.queues.refs[e.queue as usize] > 0, "queue refcount");
+            }
+        }
+        assert_eq!(live, self.live, "live count");
+        let mut literal_counts = alloc::vec![0u32; self.nodes.len()];
+        for &c in self.children.iter() {
+            let n = &self.nodes[c as usize];
+            assert!(matches!(n.key, NodeKey::Literal(_)), "only literal nodes in the table");
+            literal_counts[n.parent as usize] += 1;
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            if self.free_nodes.contains(&(i as u32)) {
+                continue;
+            }
+            assert_eq!(n.literal_children, literal_counts[i], "literal child count of node {i}");
+            assert_eq!(n.plain.len(), n.plain_slots.len());
+            if i != 0 {
+                assert!(!n.is_empty(), "empty node {i} not pruned");
+            }
+        }
+    }
+
+    fn walk(&mut self, node: u32, s: &str, pos: usize, plain: &mut Vec<V>) {
+        let b = s.as_bytes();
+        let end = b[pos..].iter().position(|&c| c == b'.').map_or(b.len(), |k| pos + k);
+        let (any, rest) = {
+            let n = &self.nodes[node as usize];
+            (n.any, n.rest)
+        };
+        if rest != NIL {
+            self.collect(rest, plain);
+        }
+        if any != NIL {
+            self.step(any, s, end, plain);
+        }
+        if let Some(child) = self.find_child(node, &s[pos..end]) {
+            self.step(child, s, end, plain);
+        }
+    }
+
+    fn step(&mut self, child: u32, s: &str, end: usize, plain: &mut Vec<V>) {
+        if end == s.len() {
+            self.collect(child, plain);
+        } else {
+            self.walk(child, s, end + 1, plain);
+        }
+    }
+
+    fn collect(&mut self, node: u32, plain: &mut Vec<V>) {
+        let n = &self.nodes[node as usize];
+        plain.extend_from_slice(&n.plain);
+        for (gi, g) in n.groups.iter().enumerate() {
+            self.group_refs.push((g.queue, node, gi as u32));
+        }
+    }
+
+    fn group_members(&self) -> usize {
+        self.group_refs
+            .iter()
+            .map(|&(_, node, gi)| self.nodes[node as usize].groups[gi as usize].members.len())
+            .sum()
+    }
+
+    fn fill_cache(&mut self, s: &str, hash: u64, plain: &[V]) {
+        let entry = self.cache.entry_for(hash, s, self.generation);
+        entry.plain.extend_from_slice(plain);
+        let mut i = 0;
+        while i < self.group_refs.len() {
+            let q = self.group_refs[i].0;
+            let start = entry.members.len() as u32;
+            while i < self.group_refs.len() && self.group_refs[i].0 == q {
+                let (_, node, gi) = self.group_refs[i];
+                entry.members.extend_from_slice(&self.nodes[node as usize].groups[gi as usize].members);
+                i += 1;
+            }
+            entry.groups.push((q, start, entry.members.len() as u32 - start));
+        }
+    }
+
+    fn child_hash(parent: u32, token: &str) -> u64 {
+        mix64(hash64(token.as_bytes()) ^ u64::from(parent).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+
+    fn find_child(&self, parent: u32, token: &str) -> Option<u32> {
+        if self.nodes[parent as usize].literal_children == 0 {
+            return None;
+        }
+        let nodes = &self.nodes;
+        self.children
+            .find(Self::child_hash(parent, token), |&c| {
+                let n = &nodes[c as usize];
+                n.parent == parent && matches!(&n.key, NodeKey::Literal(k) if **k == *token)
+            })
+            .copied()
+    }
+
+    fn child_or_insert(&mut self, parent: u32, token: Token<'_>) -> u32 {
+        match token {
+            Token::AnyOne => {
+                let c = self.nodes[parent as usize].any;
+                if c != NIL {
+                    return c;
+                }
+                let c = self.alloc_node(parent, NodeKey::AnyOne);
+                self.nodes[parent as usize].any = c;
+                c
+            }
+            Token::Rest => {
+                let c = self.nodes[parent as usize].rest;
+                if c != NIL {
+                    return c;
+                }
+                let c = self.alloc_node(parent, NodeKey::Rest);
+                self.nodes[parent as usize].rest = c;
+                c
+            }
+            Token::Literal(t) => {
+                if let Some(c) = self.find_child(parent, t) {
+                    return c;
+                }
+                let c = self.alloc_node(parent, NodeKey::Literal(t.into()));
+                self.nodes[parent as usize].literal_children += 1;
+                let nodes = &self.nodes;
+                self.children.insert_unique(Self::child_hash(parent, t), c, |&x| {
+                    let n = &nodes[x as usize];
+                    match &n.key {
+                        NodeKey::Literal(k) => Self::child_hash(n.parent, k),
+                        _ => 0,
+                    }
+                });
+                c
+            }
+        }
+    }
+
+    fn alloc_node(&mut self, parent: u32, key: NodeKey) -> u32 {
+        let node = Node::new(parent, key);
+        match self.free_nodes.pop() {
+            Some(i) => {
+                self.nodes[i as usize] = node;
+                i
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        }
+    }
+
+    fn alloc_entry(&mut self, node: u32, value: V) -> u32 {
+        match self.free_entries.pop() {
+            Some(slot) => {
+                let e = &mut self.entries[slot as usize];
+                e.live = true;
+                e.node = node;
+                e.value = value;
+                slot
+            }
+            None => {
+                self.entries.push(Entry { gen: 0, live: true, node, queue: NIL, pos: 0, value });
+                (self.entries.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Frees `node` and its ancestors while they hold nothing.
+    fn prune(&mut self, mut node: u32) {
+        while node != 0 && self.nodes[node as usize].is_empty() {
+            let parent = self.nodes[node as usize].parent;
+            let key = core::mem::replace(&mut self.nodes[node as usize].key, NodeKey::Root);
+            let p = &mut self.nodes[parent as usize];
+            match key {
+                NodeKey::AnyOne => p.any = NIL,
+                NodeKey::Rest => p.rest = NIL,
+                NodeKey::Literal(ref k) => {
+                    p.literal_children -= 1;
+                    let h = Self::child_hash(parent, k);
+                    if let Ok(found) = self.children.find_entry(h, |&c| c == node) {
+                        found.remove();
+                    }
+                }
+                NodeKey::Root => {}
+            }
+            self.nodes[node as usize] = Node::new(NIL, NodeKey::Root);
+            self.free_nodes.push(node);
+            node = parent;
+        }
+    }
+}
+
+impl<V> Node<V> {
+    fn new(parent: u32, key: NodeKey) -> Self {
+        Node {
+            parent,
+            key,
+            any: NIL,
+            rest: NIL,
+            literal_children: 0,
+            plain: Vec::new(),
+            plain_slots: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.plain.is_empty()
+            && self.groups.is_empty()
+            && self.any == NIL
+            && self.rest == NIL
+            && self.literal_children == 0
+    }
+}
+
+impl Queues {
+    fn intern(&mut self, name: &str, seed: u64) -> u32 {
+        let h = hash64(name.as_bytes());
+        let names = &self.names;
+        if let Some(&q) = self.by_name.find(h, |&q| *names[q as usize] == *name) {
+            self.refs[q as usize] += 1;
+            return q;
+        }
+        let q = match self.free.pop() {
+            Some(q) => {
+                self.names[q as usize] = name.into();
+                q
+            }
+            None => {
+                self.names.push(name.into());
+                self.refs.push(0);
+                self.cursor.push(0);
+                (self.names.len() - 1) as u32
+            }
+        };
+        self.refs[q as usize] = 1;
+        self.cursor[q as usize] = mix64(seed ^ h);
+        let names = &self.names;
+        self.by_name.insert_unique(h, q, |&x| hash64(names[x as usize].as_bytes()));
+        q
+    }
+
+    fn release(&mut self, q: u32) {
+        let r = &mut self.refs[q as usize];
+        *r -= 1;
+        if *r == 0 {
+            let h = hash64(self.names[q as usize].as_bytes());
+            if let Ok(e) = self.by_name.find_entry(h, |&x| x == q) {
+                e.remove();
+            }
+            self.names[q as usize] = "".into();
+            self.free.push(q);
+        }
+    }
+
+    /// The next position in queue `q`'s rotation over `len` members.
+    fn advance(&mut self, q: u32, len: usize) -> usize {
+        let c = &mut self.cursor[q as usize];
+        let k = (*c % len.max(1) as u64) as usize;
+        *c = c.wrapping_add(1);
+        k
+    }
+
+    fn choose<V: Copy>(&mut self, q: u32, members: &[V]) -> V {
+        members[self.advance(q, members.len())]
+    }
+}
