@@ -51,7 +51,11 @@ pub struct Config {
     pub max_uncommitted_bytes: u64,
     /// Largest snapshot chunk requested from the application. Default 1 MiB.
     pub snapshot_chunk_bytes: u64,
-    /// Seed of the PRNG that draws election timeouts.
+    /// Seed of the PRNG that draws election timeouts and the ids of reads. **Give every start
+    /// of a node a different seed** (e.g. drawn from the OS by the binding, or a persisted
+    /// counter): a follower matches the leader's answer to a forwarded read by its id, so an
+    /// id repeated after a restart could match an answer to a read sent before the crash and
+    /// return a stale index. Default: the node id (fine for a node that never restarts).
     pub seed: u64,
 }
 

@@ -21,7 +21,8 @@
 //! message), fast backtracking with term hints, a cap on uncommitted bytes. Proposals always
 //! resolve as an [`Output::Proposal`] with a [`ProposalOutcome`]. Linearizable reads by
 //! ReadIndex on the leader and through followers, or by lease ([`ReadMode`]). Leadership
-//! transfer, learners, joint-consensus membership changes. Snapshots sent in chunks and log
+//! transfer, learners, joint-consensus membership changes (a configuration takes effect when
+//! appended, Raft thesis §4.1, and rolls back if truncated). Snapshots sent in chunks and log
 //! compaction. Asynchronous persistence: votes and append acknowledgements wait for the
 //! write that makes them true; the leader sends before its own write is durable.
 //!

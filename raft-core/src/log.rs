@@ -117,13 +117,14 @@ impl RaftLog {
 
     /// Appends entries received from a leader after (`prev_index`, `prev_term`), which must
     /// match. Entries already present are skipped; a conflicting suffix is replaced.
-    /// Returns the index of the last new entry, or `None` when `prev` does not match.
+    /// Returns the index of the last new entry and the first index written (if any entry
+    /// was), or `None` when `prev` does not match.
     pub(crate) fn maybe_append(
         &mut self,
         prev_index: Index,
         prev_term: Term,
         entries: Vec<Entry>,
-    ) -> Result<Option<Index>, AppendError> {
+    ) -> Result<Option<(Index, Option<Index>)>, AppendError> {
         if !self.matches(prev_index, prev_term) {
             return Ok(None);
         }
@@ -138,8 +139,10 @@ impl RaftLog {
                 break;
             }
         }
+        let mut written = None;
         if let Some(k) = conflict {
             let at = entries[k].index;
+            written = Some(at);
             if at <= self.committed {
                 return Err(AppendError::ConflictBelowCommit);
             }
@@ -148,7 +151,7 @@ impl RaftLog {
                 self.push(e);
             }
         }
-        Ok(Some(last_new))
+        Ok(Some((last_new, written)))
     }
 
     /// Drops entries from `at` on (never committed ones).

@@ -41,6 +41,16 @@ impl Entry {
         self.data.len() as u64
     }
 
+    /// An entry carrying the configuration change `cc`.
+    pub fn new_conf_change(term: Term, index: Index, cc: &ConfChange) -> Entry {
+        Entry {
+            term,
+            index,
+            kind: EntryKind::ConfChange,
+            data: encode_conf_change(cc),
+        }
+    }
+
     /// The configuration change this entry carries, if it is a valid one.
     pub fn conf_change(&self) -> Option<ConfChange> {
         match self.kind {

@@ -428,6 +428,56 @@ fn s5_4_new_leader_has_all_committed_entries() {
     assert!(it.checker.violations.is_empty());
 }
 
+/// Raft thesis §4.1: a server uses the latest configuration in its log, committed or not,
+/// and falls back to the previous one when a new leader truncates that entry; joint
+/// configurations are entered and left the same way.
+#[test]
+fn thesis_4_1_configuration_takes_effect_when_appended() {
+    let mut n = node(2, 3);
+    let voters = |n: &Node| n.conf_state().voters;
+    let joint = ConfChange::Joint(vec![
+        ConfChangeStep::AddLearner(NodeId(2)),
+        ConfChangeStep::AddVoter(NodeId(4)),
+    ]);
+    let append = |term: u64, prev: (u64, u64), entries: Vec<Entry>| {
+        msg(
+            1,
+            2,
+            term,
+            Body::Append {
+                prev_index: Index(prev.0),
+                prev_term: Term(prev.1),
+                entries,
+                commit: Index(0),
+            },
+        )
+    };
+    let enter = Entry::new_conf_change(Term(1), Index(1), &joint);
+    n.step(append(1, (0, 0), vec![enter])).expect("append");
+    let cs = n.conf_state();
+    assert_eq!(cs.voters, vec![NodeId(1), NodeId(3), NodeId(4)], "joint entered on append");
+    assert_eq!(cs.voters_outgoing, vec![NodeId(1), NodeId(2), NodeId(3)]);
+    let leave = Entry::new_conf_change(Term(1), Index(2), &ConfChange::LeaveJoint);
+    n.step(append(1, (1, 1), vec![leave])).expect("append");
+    assert!(!n.conf_state().is_joint(), "joint left on append");
+    assert_eq!(n.conf_state().learners, vec![NodeId(2)]);
+    // Not a voter of its latest configuration, but of the one it may roll back to: it may
+    // still campaign (it could hold the entry the only voter lost).
+    let outs = drain(&mut n);
+    persist_all(&mut n, &outs);
+    for _ in 0..40 {
+        n.tick();
+    }
+    assert_ne!(n.role(), Role::Follower, "a node that may roll back campaigns");
+    // A leader of term 2 whose log differs from index 2 on: back to the joint configuration.
+    n.step(append(2, (1, 1), vec![entry(2, 2)])).expect("append");
+    assert!(n.conf_state().is_joint(), "rolled back to joint");
+    // ... and from index 1 on: back to the initial configuration.
+    n.step(append(3, (0, 0), vec![entry(3, 1)])).expect("append");
+    assert_eq!(voters(&n), vec![NodeId(1), NodeId(2), NodeId(3)]);
+    assert!(!n.conf_state().is_joint());
+}
+
 /// §6: only one configuration change may be pending; an invalid one is refused with a
 /// reason; a leader removed from the configuration steps down.
 #[test]

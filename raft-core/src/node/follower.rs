@@ -59,7 +59,10 @@ impl Node {
         }
         match self.log.maybe_append(prev_index, prev_term, entries) {
             Err(AppendError::ConflictBelowCommit) => Err(StepError::ConflictsWithCommitted),
-            Ok(Some(last_new)) => {
+            Ok(Some((last_new, written))) => {
+                if let Some(at) = written {
+                    self.adopt_confs_from(at);
+                }
                 self.log.commit_to(commit.min(last_new));
                 self.ack_after_persist(from, last_new);
                 Ok(())

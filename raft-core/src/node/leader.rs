@@ -65,7 +65,7 @@ impl Node {
             self.transfer_elapsed += 1;
             if self.transfer_elapsed >= self.cfg.election_tick {
                 self.transferee = None;
-                if !self.tracker.is_voter(self.id) {
+                if !self.tracker.is_voter(self.id) && self.latest_conf_index() <= self.log.applied {
                     self.hand_off_leadership();
                 }
             }
@@ -164,6 +164,9 @@ impl Node {
             data,
         });
         self.broadcast_pending = true;
+        if kind == EntryKind::ConfChange {
+            self.adopt_confs_from(index);
+        }
         index
     }
 

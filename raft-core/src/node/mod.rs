@@ -11,6 +11,7 @@
 mod election;
 mod follower;
 mod leader;
+mod membership;
 mod persist;
 
 use alloc::collections::VecDeque;
@@ -214,7 +215,8 @@ impl Node {
         let mut log = RaftLog::new(snapshot, entries, commit);
         let mut conf = log.snapshot.conf.clone();
         let mut conf_history = Vec::new();
-        for e in log.iter_range(log.first_index(), applied.next()) {
+        // The latest configuration in the log is in effect, committed or not (§4.1).
+        for e in log.iter_range(log.first_index(), log.last_index().next()) {
             if let Some(cc) = e.conf_change() {
                 if let Ok(next) = apply_conf_change(&conf, &cc) {
                     conf = next;
@@ -523,7 +525,8 @@ impl Node {
     pub fn snapshot_meta(&self) -> &SnapshotMeta {
         &self.log.snapshot
     }
-    /// The current configuration.
+    /// The configuration in effect: the latest in the log, committed or not (Raft thesis
+    /// §4.1).
     pub fn conf_state(&self) -> ConfState {
         self.tracker.conf_state()
     }
@@ -604,20 +607,6 @@ impl Node {
             term: self.term,
             body,
         }));
-    }
-
-    /// Whether this node may campaign: a voter of the current configuration.
-    pub(crate) fn promotable(&self) -> bool {
-        self.tracker.is_voter(self.id)
-    }
-
-    fn conf_at(&self, index: Index) -> ConfState {
-        self.conf_history
-            .iter()
-            .rev()
-            .find(|(i, _)| *i <= index)
-            .map(|(_, c)| c.clone())
-            .unwrap_or_else(|| self.log.snapshot.conf.clone())
     }
 
     pub(crate) fn set_leader(&mut self, leader: Option<NodeId>) {

@@ -4,7 +4,6 @@
 
 use alloc::vec::Vec;
 
-use crate::confchange::apply_conf_change;
 use crate::message::{Entry, HardState, Message};
 use crate::node::{Held, InflightPersist, Node, Role};
 use crate::output::{DropReason, Output, Persist, ProposalOutcome};
@@ -133,35 +132,15 @@ impl Node {
         let lo = self.log.applied.next();
         let entries: Vec<Entry> = self.log.iter_range(lo, hi.next()).cloned().collect();
         self.log.applied = hi;
-        for e in &entries {
-            if e.kind == crate::message::EntryKind::ConfChange {
-                self.apply_conf_entry(e);
-            }
+        if entries
+            .iter()
+            .any(|e| e.kind == crate::message::EntryKind::ConfChange)
+        {
+            self.conf_entry_applied();
         }
         self.out.push_back(Output::Apply(entries));
         self.resolve_proposals(hi);
         self.maybe_leave_joint();
-    }
-
-    fn apply_conf_entry(&mut self, e: &Entry) {
-        let Some(cc) = e.conf_change() else { return };
-        let Ok(next) = apply_conf_change(&self.tracker.conf_state(), &cc) else {
-            return;
-        };
-        self.tracker.set_conf(&next, self.log.last_index().next());
-        self.conf_history.push((e.index, next));
-        if self.role == Role::Leader {
-            self.broadcast_pending = true;
-            if !self.tracker.is_voter(self.id) {
-                // Removed from the configuration (§6). Stepping down at once could leave the
-                // remaining voters without anyone to tell them the commit index (and so
-                // their own new configuration): keep replicating, refuse proposals, and hand
-                // leadership to the most caught-up voter; the new term it starts deposes us.
-                self.hand_off_leadership();
-                return;
-            }
-            self.maybe_commit();
-        }
     }
 
     /// Reports the outcome of every pending proposal at or below `upto`: committed if the

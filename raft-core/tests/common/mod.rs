@@ -387,6 +387,9 @@ impl Peer {
             entries: self.disk.entries.clone(),
             applied: self.sm.applied,
         };
+        // Each start gets its own seed, as `Config::seed` asks (follower read ids must not
+        // repeat across restarts).
+        self.cfg.seed = self.cfg.seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
         self.node = Some(Node::new(self.cfg.clone(), rec).expect("recoverable"));
     }
 
