@@ -23,36 +23,67 @@ commands:
   quit | exit              leave (end of input works too)
 quote arguments with spaces or odd bytes: put \"my key\" \"\\x00\\xffvalue\"";
 
-/// Runs the prompt until `quit` or end of input.
+/// Runs the prompt until `quit` or end of input: with line editing and a history kept in
+/// `~/.strata_history` on a terminal, plain lines otherwise.
 pub fn run(db: &Db) -> Result<(), strata::Error> {
-    let interactive = std::io::stdin().is_terminal();
-    if interactive {
-        println!("strata shell on {} — type `help` for commands", db.path().display());
-    }
     let mut history: Vec<String> = Vec::new();
+    if std::io::stdin().is_terminal() {
+        if let Ok(editor) = rustyline::DefaultEditor::new() {
+            return run_editor(db, editor, &mut history);
+        }
+    }
     let stdin = std::io::stdin();
-    let mut lines = stdin.lock().lines();
-    loop {
-        if interactive {
-            print!("strata> ");
-            let _ = std::io::stdout().flush();
-        }
-        let Some(Ok(line)) = lines.next() else { break };
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        history.push(line.to_string());
-        let mut out = std::io::stdout().lock();
-        match execute(db, line, &history, &mut out) {
-            Ok(Flow::Continue) => {}
-            Ok(Flow::Quit) => break,
-            Err(msg) => {
-                let _ = writeln!(out, "(error) {msg}");
-            }
+    for line in stdin.lock().lines() {
+        let Ok(line) = line else { break };
+        if let Flow::Quit = one_line(db, &line, &mut history) {
+            break;
         }
     }
     Ok(())
+}
+
+fn run_editor(db: &Db, mut editor: rustyline::DefaultEditor, history: &mut Vec<String>) -> Result<(), strata::Error> {
+    use rustyline::error::ReadlineError;
+    println!("strata shell on {} — type `help` for commands", db.path().display());
+    let file = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".strata_history"));
+    if let Some(f) = &file {
+        let _ = editor.load_history(f);
+    }
+    loop {
+        match editor.readline("strata> ") {
+            Ok(line) => {
+                if !line.trim().is_empty() {
+                    let _ = editor.add_history_entry(line.as_str());
+                }
+                if let Flow::Quit = one_line(db, &line, history) {
+                    break;
+                }
+            }
+            Err(ReadlineError::Interrupted) => continue, // Ctrl-C drops the line
+            Err(_) => break,                               // Ctrl-D, closed terminal
+        }
+    }
+    if let Some(f) = &file {
+        let _ = editor.save_history(f);
+    }
+    Ok(())
+}
+
+/// Runs one input line; comments and blank lines do nothing.
+fn one_line(db: &Db, line: &str, history: &mut Vec<String>) -> Flow {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return Flow::Continue;
+    }
+    history.push(line.to_string());
+    let mut out = std::io::stdout().lock();
+    match execute(db, line, history, &mut out) {
+        Ok(flow) => flow,
+        Err(msg) => {
+            let _ = writeln!(out, "(error) {msg}");
+            Flow::Continue
+        }
+    }
 }
 
 enum Flow {
