@@ -5,6 +5,8 @@
 //! (requests, I/O completions, the time) and carries out their outputs (I/O requests, replies).
 //!
 //! * [`lsm`] — the LSM key-value store: WAL, memtable, SSTables, manifest, compaction, reads.
+//! * [`mvcc`] — Percolator transactions as pure functions over a snapshot: key layout, records,
+//!   the timestamp oracle, the commands.
 //! * [`subject`] — NATS-style subjects and patterns, and the subscription index (a token trie).
 //! * [`broker`] — the publish/subscribe broker state machine: clients, subscriptions, queue
 //!   groups, request/reply, per-subscriber pending limits.
@@ -91,4 +93,5 @@ extern crate alloc;
 
 pub mod broker;
 pub mod lsm;
+pub mod mvcc;
 pub mod subject;
