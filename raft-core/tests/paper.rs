@@ -455,7 +455,11 @@ fn thesis_4_1_configuration_takes_effect_when_appended() {
     let enter = Entry::new_conf_change(Term(1), Index(1), &joint);
     n.step(append(1, (0, 0), vec![enter])).expect("append");
     let cs = n.conf_state();
-    assert_eq!(cs.voters, vec![NodeId(1), NodeId(3), NodeId(4)], "joint entered on append");
+    assert_eq!(
+        cs.voters,
+        vec![NodeId(1), NodeId(3), NodeId(4)],
+        "joint entered on append"
+    );
     assert_eq!(cs.voters_outgoing, vec![NodeId(1), NodeId(2), NodeId(3)]);
     let leave = Entry::new_conf_change(Term(1), Index(2), &ConfChange::LeaveJoint);
     n.step(append(1, (1, 1), vec![leave])).expect("append");
@@ -468,12 +472,18 @@ fn thesis_4_1_configuration_takes_effect_when_appended() {
     for _ in 0..40 {
         n.tick();
     }
-    assert_ne!(n.role(), Role::Follower, "a node that may roll back campaigns");
+    assert_ne!(
+        n.role(),
+        Role::Follower,
+        "a node that may roll back campaigns"
+    );
     // A leader of term 2 whose log differs from index 2 on: back to the joint configuration.
-    n.step(append(2, (1, 1), vec![entry(2, 2)])).expect("append");
+    n.step(append(2, (1, 1), vec![entry(2, 2)]))
+        .expect("append");
     assert!(n.conf_state().is_joint(), "rolled back to joint");
     // ... and from index 1 on: back to the initial configuration.
-    n.step(append(3, (0, 0), vec![entry(3, 1)])).expect("append");
+    n.step(append(3, (0, 0), vec![entry(3, 1)]))
+        .expect("append");
     assert_eq!(voters(&n), vec![NodeId(1), NodeId(2), NodeId(3)]);
     assert!(!n.conf_state().is_joint());
 }
@@ -517,6 +527,15 @@ fn s6_membership_changes_are_validated() {
     assert_eq!(status(&it, 1).conf_state().voters.len(), 4);
     it.run("propose-conf-change 1 remove=1").expect("propose");
     it.run("stabilize").expect("stabilize");
+    // It handed off: a new leader leads the remaining voters (and, no longer in their
+    // configuration, it hears nothing more: check-quorum makes it step down).
+    let leaders: Vec<usize> = (2..=4)
+        .filter(|&k| status(&it, k).role() == Role::Leader)
+        .collect();
+    assert_eq!(leaders.len(), 1, "one of the remaining voters leads");
+    for _ in 0..2 {
+        it.run("tick 1 10").expect("tick");
+    }
     assert_eq!(status(&it, 1).role(), Role::Follower);
 }
 

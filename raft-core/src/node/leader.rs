@@ -196,7 +196,7 @@ impl Node {
             }
             while self.maybe_send_append(to, false) {}
             let pr = &self.tracker.progress[k].1;
-            if pr.sent_commit < self.durable_commit && !pr.is_paused(self.cfg.max_inflight_msgs) {
+            if pr.sent_commit < self.log.committed && !pr.is_paused(self.cfg.max_inflight_msgs) {
                 self.maybe_send_append(to, true);
             }
         }
@@ -227,7 +227,7 @@ impl Node {
             return false;
         }
         let last_sent = Index(prev.0 + entries.len() as u64);
-        let commit = self.durable_commit;
+        let commit = self.log.committed;
         if let Some(pr) = self.tracker.get_mut(to) {
             pr.sent_entries(last_sent, !entries.is_empty());
             pr.sent_commit = commit;
@@ -419,7 +419,7 @@ impl Node {
             if to == self.id {
                 continue;
             }
-            let commit = self.tracker.progress[k].1.matched.min(self.durable_commit);
+            let commit = self.tracker.progress[k].1.matched.min(self.log.committed);
             self.send(
                 to,
                 Body::Heartbeat {

@@ -118,7 +118,6 @@ pub(crate) enum Held {
 #[derive(Clone, Debug)]
 pub(crate) struct InflightPersist {
     pub(crate) id: PersistId,
-    pub(crate) commit: Index,
     pub(crate) last_index: Index,
     pub(crate) last_term: Term,
     pub(crate) held: Vec<Held>,
@@ -155,12 +154,6 @@ pub struct Node {
     forwarded_reads: Vec<ForwardedRead>,
     next_read_id: u64,
     persisted_hs: (Term, Option<NodeId>),
-    /// Commit index in the last persist request handed out.
-    emitted_commit: Index,
-    /// Commit index known durable. A leader never tells followers a larger one, so that
-    /// whatever they apply, a restarted leader knows is committed (a configuration change
-    /// applied elsewhere but forgotten by the only node able to lead would stall the group).
-    durable_commit: Index,
     snapshot_to_persist: Option<SnapshotMeta>,
     next_persist_id: u64,
     inflight_persists: VecDeque<InflightPersist>,
@@ -249,8 +242,6 @@ impl Node {
             forwarded_reads: Vec::new(),
             next_read_id,
             persisted_hs: (hard_state.term, hard_state.vote),
-            emitted_commit: commit,
-            durable_commit: commit,
             snapshot_to_persist: None,
             next_persist_id: 1,
             inflight_persists: VecDeque::new(),
@@ -261,8 +252,6 @@ impl Node {
             conf_history,
             cfg,
         };
-        node.durable_commit = node.log.committed;
-        node.emitted_commit = node.log.committed;
         node.reset_randomized_timeout();
         Ok(node)
     }

@@ -14,9 +14,6 @@ impl Node {
     pub(crate) fn needs_persist(&self) -> bool {
         self.log.unpersisted_from <= self.log.last_index()
             || (self.term, self.vote) != self.persisted_hs
-            || (self.role == Role::Leader
-                && self.log.committed > self.emitted_commit
-                && self.tracker.progress.len() > 1)
             || self.snapshot_to_persist.is_some()
     }
 
@@ -87,14 +84,12 @@ impl Node {
         let last_term = self.log.last_term();
         self.inflight_persists.push_back(InflightPersist {
             id,
-            commit: hard_state.commit,
             last_index: last,
             last_term,
             held,
         });
         self.log.unpersisted_from = last.next();
         self.persisted_hs = (self.term, self.vote);
-        self.emitted_commit = self.log.committed;
     }
 
     pub(crate) fn complete_persists(&mut self, id: PersistId) {
@@ -103,10 +98,6 @@ impl Node {
                 break;
             };
             self.log.stable_to(p.last_index, p.last_term);
-            if p.commit > self.durable_commit {
-                self.durable_commit = p.commit;
-                self.broadcast_pending |= self.role == Role::Leader;
-            }
             for h in p.held {
                 self.release(h);
             }
