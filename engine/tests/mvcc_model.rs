@@ -742,3 +742,22 @@ fn bank_transfers_keep_the_total_at_every_snapshot() {
         assert!(sim.stats.committed > 20, "seed {seed}: {:?}", sim.stats);
     }
 }
+
+#[test]
+fn runs_are_deterministic() {
+    let run = |seed| {
+        let mut sim = Sim::new(seed);
+        let mut next_id = 0;
+        sim.run(400, 6, |rng| random_plan(rng, &mut next_id));
+        let entries: Vec<(Vec<u8>, Vec<u8>)> = sim
+            .store
+            .entries()
+            .map(|(k, v)| (k.to_vec(), v.to_vec()))
+            .collect();
+        (entries, format!("{:?}", sim.stats))
+    };
+    for seed in [7, 8] {
+        assert_eq!(run(seed), run(seed));
+    }
+    assert_ne!(run(7), run(8));
+}
