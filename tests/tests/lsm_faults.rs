@@ -232,3 +232,28 @@ fn the_same_seed_gives_the_same_outputs_byte_for_byte() {
     assert_eq!(a, digest_of(42));
     assert_ne!(a, digest_of(43));
 }
+
+#[test]
+fn range_compaction_and_flush_finish_under_continuous_writes() {
+    let mut s = SimStore::open(tiny_config(Durability::SyncEachWrite), SimDisk::new(8));
+    for i in 0..200 {
+        assert!(matches!(put(&mut s, i % 40, i), Some(Ok(_))));
+    }
+    let compact = s.submit(Request::CompactRange { lo: key(0), hi: key(40) });
+    let flush = s.submit(Request::Flush);
+    let (mut compacted, mut flushed) = (None, None);
+    for i in 0..2_000 {
+        // A write lands before every step: the memtable is never empty.
+        let mut b = Batch::new();
+        b.put(&key(i % 40), &value(i % 40, 10_000 + i));
+        s.submit(Request::Write(b));
+        s.run();
+        compacted = compacted.or_else(|| s.take_reply(compact));
+        flushed = flushed.or_else(|| s.take_reply(flush));
+        if compacted.is_some() && flushed.is_some() {
+            break;
+        }
+    }
+    assert_eq!(compacted, Some(Ok(Reply::Done)), "compaction starved by writes");
+    assert_eq!(flushed, Some(Ok(Reply::Done)), "flush starved by writes");
+}

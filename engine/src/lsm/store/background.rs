@@ -1,6 +1,6 @@
 //! Background work: freezing memtables, starting flush and compaction jobs, answering the
 //! requests that wait on them, and deleting files no reader holds.
-use super::{EditPurpose, Frozen, Output, Pending, Reply, Store, L0_STOP, MAX_IMMUTABLE};
+use super::{EditPurpose, Frozen, Output, Pending, RangeState, Reply, Store, L0_STOP, MAX_IMMUTABLE};
 use crate::lsm::compaction::{self, Plan};
 use crate::lsm::config::NUM_LEVELS;
 use crate::lsm::io::FileName;
@@ -43,7 +43,9 @@ impl Store {
                 self.write_now(now_ms, id, batch);
                 progressed = true;
             }
+            let wanted_before = self.freeze_wanted;
             self.answer_waiters();
+            progressed |= self.freeze_wanted && !wanted_before;
             if !progressed {
                 break;
             }
@@ -59,6 +61,12 @@ impl Store {
         let mem = core::mem::take(&mut self.mem);
         self.imm.push_back(Frozen { mem: Arc::new(mem), next_wal, id: self.mem_id });
         self.mem_id += 1;
+    }
+
+    /// True when no memtable holds a sequence number at or below `target`.
+    pub(super) fn flushed_upto(&self, target: u64) -> bool {
+        let in_mem = self.mem.min_seq().is_some_and(|m| m <= target);
+        !in_mem && !self.imm.iter().any(|f| f.mem.min_seq().is_some_and(|m| m <= target))
     }
 
     pub(super) fn alloc_file_number(&mut self) -> u64 {
@@ -123,13 +131,15 @@ impl Store {
     }
 
     pub(super) fn next_compaction_plan(&mut self) -> Option<Plan> {
-        // Explicit range compactions first, once the memtables they cover are flushed.
-        if let Some((_, lo, hi)) = self.compact_waiters.first() {
-            if self.imm.is_empty() && self.mem.is_empty() {
-                let plan = compaction::plan_range(&self.version, lo, hi);
-                if !plan.as_ref().is_none_or(range_compacted) {
-                    return plan;
-                }
+        // Explicit range compactions first, once the writes before them are flushed.
+        let ready = self.compact_waiters.first().is_some_and(|w| w.state == RangeState::Flushing && self.flushed_upto(w.target));
+        if ready {
+            let w = &self.compact_waiters[0];
+            let plan = compaction::plan_range(&self.version, &w.lo, &w.hi);
+            let needed = !plan.as_ref().is_none_or(range_compacted);
+            self.compact_waiters[0].state = if needed { RangeState::Compacting } else { RangeState::Done };
+            if needed {
+                return plan;
             }
         }
         compaction::pick(&self.version, &self.config, &self.cursors)
@@ -140,27 +150,23 @@ impl Store {
         let mut i = 0;
         while i < self.flush_waiters.len() {
             let (id, target) = self.flush_waiters[i];
-            let in_mem = self.mem.min_seq().is_some_and(|m| m <= target);
-            let in_imm = self.imm.iter().any(|f| f.mem.min_seq().is_some_and(|m| m <= target));
-            if !in_mem && !in_imm {
+            if self.flushed_upto(target) {
                 self.flush_waiters.swap_remove(i);
                 self.reply(id, Ok(Reply::Done));
             } else {
-                self.freeze_wanted |= in_mem;
+                self.freeze_wanted |= self.mem.min_seq().is_some_and(|m| m <= target);
                 i += 1;
             }
         }
-        // Range compaction waiters: done when no plan remains for their range.
-        if let Some((id, lo, hi)) = self.compact_waiters.first().cloned() {
-            let idle = !self.compaction_running && self.manifest_queue.is_empty() && self.manifest_inflight.is_none();
-            if idle && self.imm.is_empty() && self.mem.is_empty() {
-                let plan = compaction::plan_range(&self.version, &lo, &hi);
-                if plan.is_none_or(|p| range_compacted(&p)) {
-                    self.compact_waiters.remove(0);
+        // Range compactions: flush what they cover, then wait for their one compaction.
+        if let Some(w) = self.compact_waiters.first() {
+            match w.state {
+                RangeState::Done => {
+                    let id = self.compact_waiters.remove(0).id;
                     self.reply(id, Ok(Reply::Done));
                 }
-            } else if !self.mem.is_empty() {
-                self.freeze_wanted = true;
+                RangeState::Flushing => self.freeze_wanted |= self.mem.min_seq().is_some_and(|m| m <= w.target),
+                RangeState::Compacting => {}
             }
         }
     }

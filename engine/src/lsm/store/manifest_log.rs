@@ -1,6 +1,6 @@
 //! The manifest log: version edits appended and synced one at a time, then installed; a
 //! failed edit is cut away before the next one.
-use super::{EditPurpose, ManifestStage, Pending, Phase, Store};
+use super::{EditPurpose, ManifestStage, Pending, Phase, RangeState, Store};
 use crate::lsm::compaction::Plan;
 use crate::lsm::error::Error;
 use crate::lsm::io::{FileName, IoRequest, IoResult};
@@ -118,7 +118,7 @@ impl Store {
                 let waiters = if r.kind == JobKind::Flush {
                     core::mem::take(&mut self.flush_waiters).into_iter().map(|(id, _)| id).collect::<Vec<_>>()
                 } else {
-                    core::mem::take(&mut self.compact_waiters).into_iter().map(|(id, _, _)| id).collect()
+                    core::mem::take(&mut self.compact_waiters).into_iter().map(|w| w.id).collect()
                 };
                 for id in waiters {
                     self.reply(id, Err(e.clone()));
@@ -178,6 +178,9 @@ impl Store {
             }
             EditPurpose::Compaction(r) => {
                 self.compaction_running = false;
+                if let Some(w) = self.compact_waiters.first_mut().filter(|w| w.state == RangeState::Compacting) {
+                    w.state = RangeState::Done;
+                }
                 self.stats.compactions += 1;
                 self.stats.compaction_bytes_written += r.bytes_written;
                 if let Some(p) = &r.plan {

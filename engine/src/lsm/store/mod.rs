@@ -205,6 +205,25 @@ struct Frozen {
     id: u64,
 }
 
+/// A `CompactRange` request: first everything written before it is flushed, then one
+/// compaction takes every file meeting the range into the bottom level.
+#[derive(Debug)]
+struct RangeCompaction {
+    id: ReqId,
+    lo: Vec<u8>,
+    hi: Vec<u8>,
+    /// Writes up to this sequence number are flushed first.
+    target: u64,
+    state: RangeState,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeState {
+    Flushing,
+    Compacting,
+    Done,
+}
+
 /// A write waiting for the WAL.
 #[derive(Debug)]
 pub(crate) enum WalWaiter {
@@ -301,7 +320,7 @@ pub struct Store {
     freeze_wanted: bool,
     stalled: VecDeque<(ReqId, Batch)>,
     flush_waiters: Vec<(ReqId, u64)>,
-    compact_waiters: Vec<(ReqId, Vec<u8>, Vec<u8>)>,
+    compact_waiters: Vec<RangeCompaction>,
     cursors: [Vec<u8>; NUM_LEVELS],
     snapshots: BTreeMap<u64, usize>,
     graveyard: Vec<Arc<TableFile>>,
@@ -427,10 +446,8 @@ impl Store {
                 }
             }
             Request::CompactRange { lo, hi } => {
-                if !self.mem.is_empty() {
-                    self.freeze_wanted = true;
-                }
-                self.compact_waiters.push((id, lo, hi));
+                let target = self.visible_seq;
+                self.compact_waiters.push(RangeCompaction { id, lo, hi, target, state: RangeState::Flushing });
             }
         }
         self.drive(now_ms);
@@ -482,8 +499,8 @@ impl Store {
                     self.reply(id, Err(e.clone()));
                 }
             } else {
-                for (id, _, _) in core::mem::take(&mut self.compact_waiters) {
-                    self.reply(id, Err(e.clone()));
+                for w in core::mem::take(&mut self.compact_waiters) {
+                    self.reply(w.id, Err(e.clone()));
                 }
             }
         } else {
