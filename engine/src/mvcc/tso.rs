@@ -221,6 +221,39 @@ mod tests {
         assert_eq!(waits, 1, "only the very first call waits");
     }
 
+    proptest::proptest! {
+        /// Any clock, any restarts, any reservation delays: strictly increasing, never above the
+        /// durable mark, and a restart never repeats a timestamp.
+        #[test]
+        fn increasing_across_random_clocks_and_restarts(steps in proptest::collection::vec((0u64..20_000, 0u8..10), 1..300)) {
+            let mut tso = Tso::new(500);
+            let mut disk = Ts::ZERO;
+            let mut pending: Option<Ts> = None;
+            let mut last = Ts::ZERO;
+            for (now, action) in steps {
+                match action {
+                    0 => {
+                        tso = Tso::recover(disk, 500);
+                        pending = None;
+                    }
+                    1 | 2 => {
+                        if let Some(mark) = pending.take() {
+                            disk = disk.max(mark);
+                            tso.handle_reserved(mark);
+                        }
+                    }
+                    _ => {
+                        if let Ok(ts) = tso.next(now) {
+                            proptest::prop_assert!(ts > last && ts <= disk);
+                            last = ts;
+                        }
+                    }
+                }
+                pending = tso.poll_reservation().or(pending);
+            }
+        }
+    }
+
     #[test]
     fn out_of_range() {
         let mut tso = Tso::new(1_000);
