@@ -19,6 +19,10 @@ for line in open(os.path.join(out_dir, "nats.txt")):
     if m:
         nats[m.group(1)] = float(m.group(2))
 go_version = next((l.strip() for l in open(os.path.join(out_dir, "nats.txt")) if l.startswith("go version")), "go")
+try:
+    load = "; ".join(l.strip() for l in open(os.path.join(out_dir, "load.txt")))
+except FileNotFoundError:
+    load = "not recorded"
 memory = open(os.path.join(out_dir, "memory.txt")).read().strip()
 
 # (our bench, NATS bench, what it does)
@@ -96,7 +100,11 @@ lines.append("")
 lines.append("Run: `benches/subject_vs_nats.sh` (our side alone: `cargo bench -p strata-benches --bench subject`;")
 lines.append("NATS alone: `export GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS=; cd")
 lines.append("/usr/share/gocode/src/github.com/nats-io/nats-server/server && go test -run XXX -bench Sublist")
-lines.append(f"-benchtime 200ms .`). Machine: 2 cores ({subprocess.run(['sh', '-c', 'grep -m1 \"model name\" /proc/cpuinfo | cut -d: -f2'], capture_output=True, text=True).stdout.strip()}), shared with other builds; {go_version}; rustc {subprocess.run(['rustc', '--version'], capture_output=True, text=True).stdout.split()[1]}.")
+cpu = subprocess.run(["sh", "-c", "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+lines.append(f"-benchtime 200ms .`). Machine: 2 cores ({cpu}), shared with other builds; {go_version}; {rustc}.")
+lines.append(f"Load average (/proc/loadavg) around the run: {load}. Figures taken under load swing by 2x and")
+lines.append("more between runs; compare ratios from one run, not figures across runs.")
 section = "\n".join(lines) + "\n"
 
 text = open(results).read()

@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/subject-vs-nats
 mkdir -p "$out"
+echo "before: $(cat /proc/loadavg)" > "$out/load.txt"
 
 cargo bench -p strata-benches --bench subject -- --noplot 2>"$out/ours.stderr" | tee "$out/ours.txt"
 grep 'subject memory' "$out/ours.stderr" | tee "$out/memory.txt"
@@ -20,4 +21,5 @@ grep 'subject memory' "$out/ours.stderr" | tee "$out/memory.txt"
     go test -run XXX -bench Sublist -benchtime 200ms .
 ) | tee "$out/nats.txt"
 
+echo "after: $(cat /proc/loadavg)" >> "$out/load.txt"
 python3 benches/subject_report.py "$out" benches/RESULTS.md
