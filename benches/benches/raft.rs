@@ -114,7 +114,7 @@ mod ours {
                     _ => {}
                 }
             }
-            if self.applied.0 % super::COMPACT_EVERY == 0 && self.applied > self.node.snapshot_meta().index {
+            if self.applied.0.is_multiple_of(super::COMPACT_EVERY) && self.applied > self.node.snapshot_meta().index {
                 let _ = self.node.compact(self.applied);
                 let keep = self.store.len().saturating_sub(16);
                 self.store.drain(..keep);

@@ -68,7 +68,7 @@ pub fn pairs(seed: u64, n: usize) -> Vec<(Key, Value)> {
 
 /// `n` random keys from `seed`, none of which (with overwhelming probability) was ever written.
 pub fn missing_keys(seed: u64, n: usize) -> Vec<Key> {
-    let mut rng = Rng::new(seed ^ 0x5EED_0F_4D15_5106);
+    let mut rng = Rng::new(seed ^ 0x005E_ED0F_4D15_5106);
     (0..n).map(|_| rng.key()).collect()
 }
 

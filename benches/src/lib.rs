@@ -89,11 +89,8 @@ impl std::fmt::Debug for EngineKind {
 
 /// Every engine compiled in, ours first.
 pub fn engines() -> Vec<EngineKind> {
-    let mut all = Vec::new();
-    all.push(peers::strata::KIND);
-    all.push(peers::fjall::KIND);
-    all.push(peers::redb::KIND);
-    all.push(peers::sled::KIND);
+    #[allow(unused_mut)] // pushed to only with the `rocksdb` feature
+    let mut all = vec![peers::strata::KIND, peers::fjall::KIND, peers::redb::KIND, peers::sled::KIND];
     #[cfg(feature = "rocksdb")]
     all.push(peers::rocks::KIND);
     all
