@@ -143,7 +143,7 @@ impl Db {
 
     /// Keys in `range`, in ascending order, with their values.
     ///
-    /// The iterator reads a consistent state as of its creation; writes made afterwards are not
+    /// The iterator reads a consistent state as of this call; writes made afterwards are not
     /// seen. Items are `Result`s: a failed block read ends iteration with an error.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Iter {
         let (lo, hi) = to_bounds(&range);

@@ -8,20 +8,18 @@ use crate::error::Result;
 use std::ops::{Bound, RangeBounds};
 use strata_engine::lsm::iter::{IterStep, StoreIter};
 
-/// Keys and values in order (ascending or descending), as of the moment the iterator was made.
+/// Keys and values in order (ascending or descending), as of the moment the iterator was made:
+/// later writes are not seen, and the files and memtables it reads stay alive until it drops.
 ///
 /// Each item is `Ok((key, value))`, or one `Err` after which the iterator ends (a block failed
 /// its checksum or could not be read).
 pub struct Iter {
     db: Db,
     it: Option<StoreIter>,
-    /// Creation is lazy (the first `next`), so building an iterator takes no lock.
-    plan: Option<Plan>,
+    /// The database was closed before the iterator was made: reported by the first `next`.
+    closed: bool,
     done: bool,
 }
-
-/// What to iterate: lower and upper bounds, reverse, snapshot.
-type Plan = (Bound<Vec<u8>>, Bound<Vec<u8>>, bool, Option<u64>);
 
 impl std::fmt::Debug for Iter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -31,18 +29,18 @@ impl std::fmt::Debug for Iter {
 
 impl Iter {
     pub(crate) fn new(db: Db, lo: Bound<Vec<u8>>, hi: Bound<Vec<u8>>, reverse: bool, snapshot: Option<u64>) -> Iter {
-        Iter { db, it: None, plan: Some((lo, hi, reverse, snapshot)), done: false }
+        let it = {
+            let mut st = db.inner.shared.lock();
+            (!st.closing).then(|| st.store.iter(lo, hi, reverse, snapshot))
+        };
+        Iter { closed: it.is_none(), db, it, done: false }
     }
 
     fn step(&mut self) -> Result<Option<(Vec<u8>, Vec<u8>)>> {
-        let shared = self.db.inner.shared.clone();
-        if let Some((lo, hi, reverse, snapshot)) = self.plan.take() {
-            let mut st = shared.lock();
-            if st.closing {
-                return Err(crate::Error::Closed);
-            }
-            self.it = Some(st.store.iter(lo, hi, reverse, snapshot));
+        if self.closed {
+            return Err(crate::Error::Closed);
         }
+        let shared = self.db.inner.shared.clone();
         let Some(it) = self.it.as_mut() else { return Ok(None) };
         loop {
             match it.step() {

@@ -288,3 +288,19 @@ fn stats_report_levels_amplification_and_cache() {
     assert!(s.cache.hit_rate() > 0.5, "repeated reads hit the cache: {:?}", s.cache);
     assert_eq!(s.last_seq, 2000);
 }
+
+#[test]
+fn iterators_read_the_state_when_made() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.put("a", "1").unwrap();
+    db.put("b", "2").unwrap();
+    let it = db.iter();
+    let rev = db.range_rev::<&str, _>(..);
+    db.put("c", "3").unwrap();
+    db.delete("a").unwrap();
+    db.put("b", "changed").unwrap();
+    let want = vec![(b"a".to_vec(), b"1".to_vec()), (b"b".to_vec(), b"2".to_vec())];
+    assert_eq!(collect(it), want);
+    assert_eq!(collect(rev), want.into_iter().rev().collect::<Vec<_>>());
+}
