@@ -81,7 +81,12 @@ pub fn run(data: &Path, args: &LoadArgs) -> Result<(), strata::Error> {
     let threads = args.threads.max(1) as u64;
     let bar = ProgressBar::new(args.count);
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} keys ({per_sec}, eta {eta})")
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} keys ({rate}, eta {eta})")
+            .map(|s| {
+                s.with_key("rate", |st: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                    let _ = write!(w, "{:.0} writes/s", st.per_sec());
+                })
+            })
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let failed = AtomicBool::new(false);
