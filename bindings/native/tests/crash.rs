@@ -62,7 +62,7 @@ fn kill_9_loses_no_acknowledged_write() {
     let dir = tempfile::tempdir().unwrap();
     let mut all = Vec::new();
     for round in 0..3u64 {
-        let acked = load_and_kill(dir.path(), round * 1_000_000, 300, &[]);
+        let acked = load_and_kill(dir.path(), round * 1_000_000, 2000, &[]);
         all.extend(acked);
         check(dir.path(), &all);
     }
@@ -74,7 +74,7 @@ fn kill_9_during_flushes_and_compactions() {
     let mut all = Vec::new();
     for round in 0..3u64 {
         // 16 KiB memtables: a flush every ~120 writes, compactions soon after.
-        let acked = load_and_kill(dir.path(), round * 1_000_000, 1500, &["--memtable-bytes", "16384"]);
+        let acked = load_and_kill(dir.path(), round * 1_000_000, 4000, &["--memtable-bytes", "16384"]);
         all.extend(acked);
         check(dir.path(), &all);
     }
