@@ -85,7 +85,6 @@ fn concurrent_buffered_writers_with_flushes_and_compactions() {
 
 /// Iterators in several threads while memtables are frozen and flushed under them.
 #[test]
-#[ignore = "core bug: Store::iter pins only the active memtable, release_iter unpins the frozen ones too, so one iterator's release drops another's retired memtable and it ends early"]
 fn concurrent_iterators_see_every_published_key() {
     writers_and_readers(Durability::Manual, 5_000, true);
 }

@@ -124,10 +124,11 @@ impl StoreIter {
         reverse: bool,
     ) -> Self {
         let mut sources = Vec::new();
-        let mut pinned = alloc::vec![active_id];
+        let pinned = alloc::vec![active_id];
         sources.push(Source::Mem(MemSource { mem: None, id: active_id, buf: VecDeque::new(), resume: None, exhausted: false }));
+        // Frozen memtables are held by `Arc` directly; only the active one is read through the
+        // store and needs a pin.
         for (id, m) in frozen {
-            pinned.push(id);
             sources.push(Source::Mem(MemSource { mem: Some(m), id, buf: VecDeque::new(), resume: None, exhausted: false }));
         }
         for f in &version.levels[0] {
