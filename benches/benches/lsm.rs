@@ -6,7 +6,6 @@
 //! `cargo bench -p strata-benches --bench lsm` is the real run (1M keys). Pick engines with
 //! `STRATA_BENCH_ENGINES=strata,fjall`.
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use std::io::Write;
 use std::time::Duration;
 use strata_benches::workloads::{self, Scale, Store, SEED};
 use strata_benches::{data, selected_engines, Durability, EngineKind, Options};
@@ -131,10 +130,10 @@ fn reopen(c: &mut Criterion, engines: &[EngineKind], pairs: &[(data::Key, data::
 }
 
 /// Space on disk ÷ live raw bytes after compacting 1M keys with half overwritten. A
-/// measurement, not a timing: printed and written to `target/strata-benches/space_amp.tsv`.
+/// measurement, not a timing: printed and (except in `--test` mode) written to
+/// `target/strata-benches/space_amp.tsv`.
 fn space(engines: &[EngineKind], scale: Scale) {
-    let path = workloads::results_dir().join("space_amp.tsv");
-    let mut out = String::from("engine\tkeys\tdisk_bytes\tapparent_bytes\tlive_bytes\tratio\tcompact_secs\n");
+    let mut rows = Vec::new();
     for kind in engines {
         let s = workloads::space_after_overwrite(kind, scale.keys);
         println!(
@@ -146,8 +145,8 @@ fn space(engines: &[EngineKind], scale: Scale) {
             s.ratio(),
             s.compact.as_secs_f64()
         );
-        out.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.3}\n",
+        rows.push(format!(
+            "{}\t{}\t{}\t{}\t{}\t{:.4}\t{:.3}",
             kind.name,
             scale.keys,
             s.disk.allocated,
@@ -157,8 +156,10 @@ fn space(engines: &[EngineKind], scale: Scale) {
             s.compact.as_secs_f64()
         ));
     }
-    let mut file = std::fs::File::create(&path).expect("space_amp.tsv");
-    file.write_all(out.as_bytes()).expect("write space_amp.tsv");
+    let header = "engine\tkeys\tdisk_bytes\tapparent_bytes\tlive_bytes\tratio\tcompact_secs";
+    if !scale.smoke {
+        workloads::merge_tsv("space_amp.tsv", header, &rows);
+    }
 }
 
 /// Whether the command line's filter (criterion's positional argument, if any) selects `name`.

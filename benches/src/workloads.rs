@@ -14,6 +14,8 @@ pub struct Scale {
     pub keys: usize,
     /// Entries read by one range scan.
     pub scan_len: usize,
+    /// Criterion's `--test` smoke mode: nothing is recorded for the report.
+    pub smoke: bool,
 }
 
 impl Scale {
@@ -25,7 +27,7 @@ impl Scale {
             .ok()
             .and_then(|s| s.replace('_', "").parse().ok())
             .unwrap_or(if smoke { 20_000 } else { 1_000_000 });
-        Scale { keys, scan_len: if smoke { 1_000 } else { 10_000 }.min(keys) }
+        Scale { keys, scan_len: if smoke { 1_000 } else { 10_000 }.min(keys), smoke }
     }
 }
 
@@ -82,6 +84,29 @@ pub fn results_dir() -> PathBuf {
     let dir = target.join("strata-benches");
     std::fs::create_dir_all(&dir).expect("results dir");
     dir
+}
+
+/// Write `rows` (tab-separated lines whose first column is an engine name) to `file` in
+/// [`results_dir`], keeping rows of other engines from earlier runs, so that runs of a subset
+/// of engines (e.g. RocksDB alone) add to the table instead of replacing it.
+pub fn merge_tsv(file: &str, header: &str, rows: &[String]) -> PathBuf {
+    let path = results_dir().join(file);
+    let engine_of = |line: &str| line.split('\t').next().unwrap_or("").to_string();
+    let fresh: Vec<String> = rows.iter().map(|r| engine_of(r)).collect();
+    let mut lines: Vec<String> = match std::fs::read_to_string(&path) {
+        Ok(old) if old.lines().next() == Some(header) => {
+            old.lines().skip(1).filter(|l| !fresh.contains(&engine_of(l))).map(String::from).collect()
+        }
+        _ => Vec::new(),
+    };
+    lines.extend(rows.iter().cloned());
+    let mut out = format!("{header}\n");
+    for line in lines {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    std::fs::write(&path, out).expect("write results");
+    path
 }
 
 /// Workload 1: `pairs.len()` single puts into a fresh store without per-op sync, then one

@@ -41,7 +41,7 @@ fn child(name: &str, keys: usize) {
 }
 
 fn parent(exe: &str) {
-    let mut out = String::from("engine\tkeys\tpeak_rss_kib\tstart_rss_kib\tload_secs\n");
+    let mut rows = Vec::new();
     println!("{:<8} {:>10} {:>14} {:>12}", "engine", "keys", "peak RSS MiB", "load s");
     for kind in selected_engines() {
         let child = Command::new(exe).args(["--engine", kind.name]).output().expect("spawn rss child");
@@ -50,10 +50,9 @@ fn parent(exe: &str) {
         let cols: Vec<&str> = line.split('\t').collect();
         let peak: f64 = cols[2].parse::<f64>().unwrap_or(0.0) / 1024.0;
         println!("{:<8} {:>10} {:>14.1} {:>12}", cols[0], cols[1], peak, cols[4]);
-        out.push_str(&line);
-        out.push('\n');
+        rows.push(line);
     }
-    let path = workloads::results_dir().join("rss.tsv");
-    std::fs::write(&path, out).expect("write rss.tsv");
+    let header = "engine\tkeys\tpeak_rss_kib\tstart_rss_kib\tload_secs";
+    let path = workloads::merge_tsv("rss.tsv", header, &rows);
     println!("wrote {}", path.display());
 }

@@ -1,0 +1,68 @@
+//! Runs one workload once for one engine and prints its timing: the target for profilers
+//! (`perf record`, `valgrind --tool=callgrind`), without criterion's repetitions.
+//!
+//! `run WORKLOAD ENGINE` with WORKLOAD one of `put`, `get`, `missing`, `scan`, `durable`,
+//! `reopen`, `space`. `STRATA_BENCH_KEYS` sets the key count (default 1,000,000);
+//! `STRATA_BENCH_OPS` the reads, scans or durable puts per thread (default 1,000,000, 100, 2,000).
+use std::time::{Duration, Instant};
+use strata_benches::workloads::{self, SEED};
+use strata_benches::{data, engine, Durability, Options};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(workload), Some(name)) = (args.get(1), args.get(2)) else {
+        eprintln!("usage: run put|get|missing|scan|durable|reopen|space ENGINE");
+        std::process::exit(2);
+    };
+    let kind = engine(name).unwrap_or_else(|| panic!("unknown engine {name}"));
+    let keys = env_usize("STRATA_BENCH_KEYS", 1_000_000);
+    let pairs = || data::pairs(SEED, keys);
+    let (ops, elapsed): (usize, Duration) = match workload.as_str() {
+        "put" => (keys, workloads::timed_puts(&kind, &pairs())),
+        "get" | "missing" | "scan" => {
+            let pairs = pairs();
+            let store = workloads::loaded_store(&kind, &pairs);
+            let start = Instant::now();
+            let n = match workload.as_str() {
+                "get" => {
+                    let keys: Vec<data::Key> = pairs.iter().map(|p| p.0).collect();
+                    let n = env_usize("STRATA_BENCH_OPS", 1_000_000);
+                    eprintln!("loaded in {:.2} s", start.elapsed().as_secs_f64());
+                    (n, workloads::timed_gets(store.engine(), &keys, n as u64, 7, true))
+                }
+                "missing" => {
+                    let missing = data::missing_keys(SEED, 100_000);
+                    let n = env_usize("STRATA_BENCH_OPS", 1_000_000);
+                    (n, workloads::timed_gets(store.engine(), &missing, n as u64, 7, false))
+                }
+                _ => {
+                    let n = env_usize("STRATA_BENCH_OPS", 100);
+                    (n * 10_000, workloads::timed_scans(store.engine(), n as u64, 10_000, 7))
+                }
+            };
+            n
+        }
+        "durable" => {
+            let store = workloads::Store::open(&kind, &Options::new(Durability::SyncEachWrite));
+            let per_thread = env_usize("STRATA_BENCH_OPS", 2_000);
+            (4 * per_thread, workloads::timed_durable_puts(store.engine(), 4, per_thread as u64, 1))
+        }
+        "reopen" => {
+            let pairs = pairs();
+            let image = workloads::crashed_image(&kind, &pairs);
+            (keys, workloads::timed_reopen(&kind, &image, &pairs[keys / 2].0, keys))
+        }
+        "space" => {
+            let s = workloads::space_after_overwrite(&kind, keys);
+            println!("{name} space: disk {} B, live {} B, ratio {:.3}", s.disk.allocated, s.live_bytes, s.ratio());
+            (keys, s.compact)
+        }
+        other => panic!("unknown workload {other}"),
+    };
+    let secs = elapsed.as_secs_f64();
+    println!("{workload}/{name}: {ops} ops in {secs:.3} s = {:.0} ops/s", ops as f64 / secs);
+}
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|s| s.replace('_', "").parse().ok()).unwrap_or(default)
+}
