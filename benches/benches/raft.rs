@@ -95,6 +95,7 @@ mod ours {
                             }
                             Body::Append { prev_index, entries, .. } => {
                                 let index = entries.last().map(|e| e.index).unwrap_or(prev_index);
+                                self.node.recycle(entries);
                                 Body::AppendResponse { index, reject: None }
                             }
                             _ => continue,
@@ -102,14 +103,16 @@ mod ours {
                         let r = Message { from: m.to, to: m.from, term: m.term, body };
                         let _ = self.node.step(r);
                     }
-                    Output::Persist(p) => {
-                        self.store.extend(p.entries);
+                    Output::Persist(mut p) => {
+                        self.store.append(&mut p.entries);
                         let _ = self.node.handle_persisted(p.id);
+                        self.node.recycle(p.entries);
                     }
                     Output::Apply(es) => {
                         if let Some(e) = es.last() {
                             self.applied = e.index;
                         }
+                        self.node.recycle(es);
                     }
                     _ => {}
                 }
@@ -172,14 +175,16 @@ mod ours {
                 while let Some(out) = node.poll_output() {
                     match out {
                         Output::Send(m) => self.msgs.push(m),
-                        Output::Persist(p) => {
-                            self.stores[k].extend(p.entries);
+                        Output::Persist(mut p) => {
+                            self.stores[k].append(&mut p.entries);
                             let _ = node.handle_persisted(p.id);
+                            node.recycle(p.entries);
                         }
                         Output::Apply(es) => {
                             if let Some(e) = es.last() {
                                 self.applied[k] = e.index;
                             }
+                            node.recycle(es);
                         }
                         Output::Proposal(_, ProposalOutcome::Committed(_)) => *committed += 1,
                         _ => {}

@@ -45,6 +45,9 @@
 //!      snapshot transfer, answered with [`Node::handle_snapshot_chunk`].
 //! 4. When the state machine has a durable snapshot at an applied index, call
 //!    [`Node::compact`] to free memory.
+//! 5. Optionally, hand the entry buffers of `Persist` and `Apply` outputs back with
+//!    [`Node::recycle`] once done with them: the node reuses them for later outputs, so a
+//!    steady stream of entries needs no allocation per entry.
 //!
 //! ## Example: a three-node cluster in memory
 //!
@@ -69,7 +72,8 @@
 //!                 Output::Send(m) => inbox.push(m),
 //!                 Output::Persist(p) => node.handle_persisted(p.id).unwrap(),
 //!                 Output::Apply(entries) => {
-//!                     applied[k].extend(entries.iter().filter(|e| !e.data.is_empty()).map(|e| e.data.to_vec()))
+//!                     applied[k].extend(entries.iter().filter(|e| !e.data.is_empty()).map(|e| e.data.to_vec()));
+//!                     node.recycle(entries); // optional: lets the node reuse the buffer
 //!                 }
 //!                 Output::Proposal(_, outcome) => *committed = Some(outcome),
 //!                 _ => {}

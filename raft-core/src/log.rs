@@ -116,14 +116,15 @@ impl RaftLog {
     }
 
     /// Appends entries received from a leader after (`prev_index`, `prev_term`), which must
-    /// match. Entries already present are skipped; a conflicting suffix is replaced.
+    /// match. Entries already present are skipped; a conflicting suffix is replaced (moved
+    /// out of `entries`, so the caller can reuse the buffer).
     /// Returns the index of the last new entry and the first index written (if any entry
     /// was), or `None` when `prev` does not match.
     pub(crate) fn maybe_append(
         &mut self,
         prev_index: Index,
         prev_term: Term,
-        entries: Vec<Entry>,
+        entries: &mut Vec<Entry>,
     ) -> Result<Option<(Index, Option<Index>)>, AppendError> {
         if !self.matches(prev_index, prev_term) {
             return Ok(None);
@@ -147,7 +148,7 @@ impl RaftLog {
                 return Err(AppendError::ConflictBelowCommit);
             }
             self.truncate_from(at);
-            for e in entries.into_iter().skip(k) {
+            for e in entries.drain(k..) {
                 self.push(e);
             }
         }

@@ -46,7 +46,7 @@ impl Node {
         from: NodeId,
         prev_index: Index,
         prev_term: Term,
-        entries: Vec<Entry>,
+        mut entries: Vec<Entry>,
         commit: Index,
     ) -> Result<(), StepError> {
         if !self.accept_leader(from) {
@@ -57,7 +57,10 @@ impl Node {
             self.ack_after_persist(from, c);
             return Ok(());
         }
-        match self.log.maybe_append(prev_index, prev_term, entries) {
+        let appended = self.log.maybe_append(prev_index, prev_term, &mut entries);
+        // The received buffer serves this node's next persist request or apply batch.
+        self.recycle(entries);
+        match appended {
             Err(AppendError::ConflictBelowCommit) => Err(StepError::ConflictsWithCommitted),
             Ok(Some((last_new, written))) => {
                 if let Some(at) = written {

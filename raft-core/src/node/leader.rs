@@ -220,10 +220,12 @@ impl Node {
         };
         let mut entries = Vec::new();
         if next <= last {
+            entries = self.take_entry_buf();
             self.log
                 .slice(next, last.next(), self.cfg.max_msg_bytes, &mut entries);
         }
         if entries.is_empty() && !allow_empty {
+            self.recycle(entries);
             return false;
         }
         let last_sent = Index(prev.0 + entries.len() as u64);

@@ -158,6 +158,10 @@ pub struct Node {
     next_persist_id: u64,
     inflight_persists: VecDeque<InflightPersist>,
     held: Vec<Held>,
+    /// Emptied `held` lists of completed persists, for reuse.
+    spare_held: Vec<Vec<Held>>,
+    /// Emptied entry buffers (given back with `recycle` or received in appends).
+    spare_entries: Vec<Vec<Entry>>,
     out: VecDeque<Output>,
     broadcast_pending: bool,
     incoming_snapshot: Option<IncomingSnapshot>,
@@ -246,6 +250,8 @@ impl Node {
             next_persist_id: 1,
             inflight_persists: VecDeque::new(),
             held: Vec::new(),
+            spare_held: Vec::new(),
+            spare_entries: Vec::new(),
             out: VecDeque::new(),
             broadcast_pending: false,
             incoming_snapshot: None,

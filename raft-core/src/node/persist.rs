@@ -9,7 +9,29 @@ use crate::node::{Held, InflightPersist, Node, Role};
 use crate::output::{DropReason, Output, Persist, ProposalOutcome};
 use crate::types::{Index, PersistId};
 
+/// How many spare buffers of each kind a node keeps.
+const MAX_SPARE_BUFS: usize = 8;
+/// Larger entry buffers are freed rather than kept (a burst should not pin its memory).
+const MAX_SPARE_ENTRIES: usize = 4096;
+
 impl Node {
+    /// An empty entry buffer, reusing a recycled one when there is one.
+    pub(crate) fn take_entry_buf(&mut self) -> Vec<Entry> {
+        self.spare_entries.pop().unwrap_or_default()
+    }
+
+    /// Gives back an entry buffer this node handed out (or any other): it is emptied and
+    /// kept for a later persist request, apply batch or append message.
+    pub fn recycle(&mut self, mut buf: Vec<Entry>) {
+        buf.clear();
+        if buf.capacity() > 0
+            && buf.capacity() <= MAX_SPARE_ENTRIES
+            && self.spare_entries.len() < MAX_SPARE_BUFS
+        {
+            self.spare_entries.push(buf);
+        }
+    }
+
     /// Whether state changed since the last persist request.
     pub(crate) fn needs_persist(&self) -> bool {
         self.log.unpersisted_from <= self.log.last_index()
@@ -63,7 +85,7 @@ impl Node {
             return;
         }
         let last = self.log.last_index();
-        let mut entries = Vec::new();
+        let mut entries = self.take_entry_buf();
         let lo = self.log.unpersisted_from.max(self.log.first_index());
         self.log.slice(lo, last.next(), u64::MAX, &mut entries);
         let id = PersistId(self.next_persist_id);
@@ -80,7 +102,8 @@ impl Node {
             snapshot: snapshot.map(alloc::boxed::Box::new),
             entries,
         }));
-        let held = core::mem::take(&mut self.held);
+        let spare = self.spare_held.pop().unwrap_or_default();
+        let held = core::mem::replace(&mut self.held, spare);
         let last_term = self.log.last_term();
         self.inflight_persists.push_back(InflightPersist {
             id,
@@ -94,12 +117,15 @@ impl Node {
 
     pub(crate) fn complete_persists(&mut self, id: PersistId) {
         while self.inflight_persists.front().is_some_and(|p| p.id <= id) {
-            let Some(p) = self.inflight_persists.pop_front() else {
+            let Some(mut p) = self.inflight_persists.pop_front() else {
                 break;
             };
             self.log.stable_to(p.last_index, p.last_term);
-            for h in p.held {
+            for h in p.held.drain(..) {
                 self.release(h);
+            }
+            if p.held.capacity() > 0 && self.spare_held.len() < MAX_SPARE_BUFS {
+                self.spare_held.push(p.held);
             }
         }
         if self.role == Role::Leader {
@@ -121,7 +147,8 @@ impl Node {
             return;
         }
         let lo = self.log.applied.next();
-        let entries: Vec<Entry> = self.log.iter_range(lo, hi.next()).cloned().collect();
+        let mut entries = self.take_entry_buf();
+        entries.extend(self.log.iter_range(lo, hi.next()).cloned());
         self.log.applied = hi;
         if entries
             .iter()
