@@ -95,7 +95,6 @@ mod ours {
                             }
                             Body::Append { prev_index, entries, .. } => {
                                 let index = entries.last().map(|e| e.index).unwrap_or(prev_index);
-                                self.node.recycle(entries);
                                 Body::AppendResponse { index, reject: None }
                             }
                             _ => continue,

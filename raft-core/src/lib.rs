@@ -127,7 +127,7 @@ pub use bytes::Bytes;
 pub use confchange::{apply_conf_change, ConfChangeError};
 pub use config::{Config, ConfigError, ReadMode};
 pub use message::{
-    Body, ConfChange, ConfChangeStep, ConfState, DecodeError, Entry, EntryKind, HardState,
+    Body, ConfChange, ConfChangeStep, ConfState, DecodeError, Entries, Entry, EntryKind, HardState,
     InvalidMessage, Message, RejectHint, SnapshotMeta,
 };
 pub use node::{CommandError, Node, Recovered, Role, StepBytesError, StepError};

@@ -116,15 +116,14 @@ impl RaftLog {
     }
 
     /// Appends entries received from a leader after (`prev_index`, `prev_term`), which must
-    /// match. Entries already present are skipped; a conflicting suffix is replaced (moved
-    /// out of `entries`, so the caller can reuse the buffer).
+    /// match. Entries already present are skipped; a conflicting suffix is replaced.
     /// Returns the index of the last new entry and the first index written (if any entry
     /// was), or `None` when `prev` does not match.
     pub(crate) fn maybe_append(
         &mut self,
         prev_index: Index,
         prev_term: Term,
-        entries: &mut Vec<Entry>,
+        entries: &[Entry],
     ) -> Result<Option<(Index, Option<Index>)>, AppendError> {
         if !self.matches(prev_index, prev_term) {
             return Ok(None);
@@ -148,8 +147,8 @@ impl RaftLog {
                 return Err(AppendError::ConflictBelowCommit);
             }
             self.truncate_from(at);
-            for e in entries.drain(k..) {
-                self.push(e);
+            for e in &entries[k..] {
+                self.push(e.clone());
             }
         }
         Ok(Some((last_new, written)))

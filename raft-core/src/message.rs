@@ -5,10 +5,13 @@
 //! byte string that is not a message, and [`Message::validate`] (run by `Node::step`) rejects
 //! decodable messages whose fields contradict each other.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::fmt;
+use core::ops::Deref;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::types::{Index, NodeId, Term};
 
@@ -57,6 +60,82 @@ impl Entry {
             EntryKind::ConfChange => postcard::from_bytes(&self.data).ok(),
             EntryKind::Normal => None,
         }
+    }
+}
+
+/// The entries of an append message: an immutable list that clones by sharing (no copy,
+/// no allocation), so a leader sends the same entries to several followers at the cost of
+/// one list, and reuses its memory once every message holding it is dropped. Reads as a
+/// `[Entry]`; encodes exactly like a `Vec<Entry>`.
+#[derive(Clone, Default)]
+pub struct Entries(Option<Arc<Vec<Entry>>>);
+
+impl Entries {
+    /// No entries (allocates nothing).
+    pub const fn new() -> Entries {
+        Entries(None)
+    }
+
+    /// The entries as a vector (moved out when this is the only holder, copied otherwise).
+    pub fn into_vec(self) -> Vec<Entry> {
+        match self.0 {
+            None => Vec::new(),
+            Some(a) => Arc::try_unwrap(a).unwrap_or_else(|a| a.as_ref().clone()),
+        }
+    }
+
+    pub(crate) fn from_shared(a: Arc<Vec<Entry>>) -> Entries {
+        if a.is_empty() {
+            Entries(None)
+        } else {
+            Entries(Some(a))
+        }
+    }
+}
+
+impl Deref for Entries {
+    type Target = [Entry];
+    fn deref(&self) -> &[Entry] {
+        match &self.0 {
+            None => &[],
+            Some(a) => a,
+        }
+    }
+}
+
+impl From<Vec<Entry>> for Entries {
+    fn from(v: Vec<Entry>) -> Entries {
+        if v.is_empty() {
+            Entries(None)
+        } else {
+            Entries(Some(Arc::new(v)))
+        }
+    }
+}
+
+impl PartialEq for Entries {
+    fn eq(&self, other: &Entries) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Entries {}
+
+impl fmt::Debug for Entries {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl Serialize for Entries {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        Vec::<Entry>::deserialize(d).map(Entries::from)
     }
 }
 
@@ -160,7 +239,7 @@ pub enum Body {
         /// Term of that entry.
         prev_term: Term,
         /// Entries, consecutive from `prev_index + 1`.
-        entries: Vec<Entry>,
+        entries: Entries,
         /// Leader's commit index.
         commit: Index,
     },
@@ -349,7 +428,8 @@ mod tests {
                     index: Index(5),
                     kind: EntryKind::Normal,
                     data: Bytes::from_static(b"x"),
-                }],
+                }]
+                .into(),
                 commit: Index(4),
             },
         };
@@ -366,5 +446,23 @@ mod tests {
             assert!(Message::decode(&b[..n]).is_err());
         }
         assert!(Message::decode(&[0xff; 16]).is_err());
+    }
+
+    #[test]
+    fn entries_encode_like_a_vec() {
+        let v = vec![Entry {
+            term: Term(1),
+            index: Index(2),
+            kind: EntryKind::Normal,
+            data: Bytes::from_static(b"y"),
+        }];
+        let shared = Entries::from(v.clone());
+        assert_eq!(postcard::to_allocvec(&shared), postcard::to_allocvec(&v));
+        assert_eq!(
+            postcard::to_allocvec(&Entries::new()),
+            postcard::to_allocvec(&Vec::<Entry>::new())
+        );
+        assert_eq!(shared.clone().into_vec(), v);
+        assert_eq!(Entries::from(Vec::new()), Entries::new());
     }
 }

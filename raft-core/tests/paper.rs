@@ -258,7 +258,7 @@ fn s5_3_consistency_check_rejects_with_hint() {
     let app = Body::Append {
         prev_index: Index(4),
         prev_term: Term(3),
-        entries: vec![entry(3, 5)],
+        entries: vec![entry(3, 5)].into(),
         commit: Index(0),
     };
     f.step(msg(1, 2, 3, app)).expect("valid");
@@ -283,7 +283,7 @@ fn s5_3_conflicting_suffix_is_replaced() {
     let app = Body::Append {
         prev_index: Index(2),
         prev_term: Term(1),
-        entries: vec![entry(3, 3)],
+        entries: vec![entry(3, 3)].into(),
         commit: Index(0),
     };
     f.step(msg(1, 2, 3, app)).expect("valid");
@@ -447,7 +447,7 @@ fn thesis_4_1_configuration_takes_effect_when_appended() {
             Body::Append {
                 prev_index: Index(prev.0),
                 prev_term: Term(prev.1),
-                entries,
+                entries: entries.into(),
                 commit: Index(0),
             },
         )

@@ -1,12 +1,10 @@
 //! The follower's side: appends (§5.3), heartbeats, snapshots received in chunks (§7) and
 //! answers to forwarded reads.
 
-use alloc::vec::Vec;
-
 use bytes::Bytes;
 
 use crate::log::AppendError;
-use crate::message::{Body, Entry, Message, RejectHint, SnapshotMeta};
+use crate::message::{Body, Entries, Message, RejectHint, SnapshotMeta};
 use crate::node::{IncomingSnapshot, Node, Role, StepError};
 use crate::output::{Output, ReadFailure, ReadOutcome};
 use crate::types::{Index, NodeId, Term};
@@ -46,7 +44,7 @@ impl Node {
         from: NodeId,
         prev_index: Index,
         prev_term: Term,
-        mut entries: Vec<Entry>,
+        entries: Entries,
         commit: Index,
     ) -> Result<(), StepError> {
         if !self.accept_leader(from) {
@@ -57,10 +55,7 @@ impl Node {
             self.ack_after_persist(from, c);
             return Ok(());
         }
-        let appended = self.log.maybe_append(prev_index, prev_term, &mut entries);
-        // The received buffer serves this node's next persist request or apply batch.
-        self.recycle(entries);
-        match appended {
+        match self.log.maybe_append(prev_index, prev_term, &entries) {
             Err(AppendError::ConflictBelowCommit) => Err(StepError::ConflictsWithCommitted),
             Ok(Some((last_new, written))) => {
                 if let Some(at) = written {

@@ -1,17 +1,21 @@
 //! The leader's side: proposals, replication with flow control (§5.3), commitment (§5.4.2),
 //! heartbeats, check-quorum, ReadIndex, leadership transfer and sending snapshots.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use bytes::Bytes;
 
 use crate::confchange::apply_conf_change;
-use crate::message::{encode_conf_change, Body, ConfChange, Entry, EntryKind, RejectHint};
-use crate::node::{CommandError, Node, PendingProposal, Role};
+use crate::message::{encode_conf_change, Body, ConfChange, Entries, Entry, EntryKind, RejectHint};
+use crate::node::{CommandError, Node, PendingProposal, Role, SharedAppend};
 use crate::output::{DropReason, Output, ProposalOutcome, ReadOutcome};
 use crate::progress::{Progress, ProgressState};
 use crate::read_only::Requester;
-use crate::types::{Index, NodeId, ProposalId};
+use crate::types::{Index, NodeId, ProposalId, Term};
+
+/// How many append buffers a leader keeps for reuse.
+const MAX_SHARED_APPENDS: usize = 8;
 
 impl Node {
     pub(crate) fn become_leader(&mut self) {
@@ -218,16 +222,10 @@ impl Node {
             self.start_snapshot(to);
             return true;
         };
-        let mut entries = Vec::new();
-        if next <= last {
-            entries = self.take_entry_buf();
-            self.log
-                .slice(next, last.next(), self.cfg.max_msg_bytes, &mut entries);
-        }
-        if entries.is_empty() && !allow_empty {
-            self.recycle(entries);
+        if next > last && !allow_empty {
             return false;
         }
+        let entries = self.shared_entries(next, last);
         let last_sent = Index(prev.0 + entries.len() as u64);
         let commit = self.log.committed;
         if let Some(pr) = self.tracker.get_mut(to) {
@@ -244,6 +242,54 @@ impl Node {
             },
         );
         true
+    }
+
+    /// The entries `[next, last]` (cut at `max_msg_bytes`) for an append, shared with any
+    /// other append of the same range (the followers of a broadcast usually need the same
+    /// entries), in a buffer reused once no message holds it any more.
+    fn shared_entries(&mut self, next: Index, last: Index) -> Entries {
+        if next > last {
+            return Entries::new();
+        }
+        // Within a term the leader only appends, so (term, next, last) fixes the entries.
+        let key = (self.term, next, last);
+        if let Some(s) = self.shared_appends.iter().find(|s| s.key == key) {
+            return Entries::from_shared(s.buf.clone());
+        }
+        let max_bytes = self.cfg.max_msg_bytes;
+        if let Some(s) = self
+            .shared_appends
+            .iter_mut()
+            .find(|s| Arc::strong_count(&s.buf) == 1)
+        {
+            if let Some(buf) = Arc::get_mut(&mut s.buf) {
+                buf.clear();
+                self.log.slice(next, last.next(), max_bytes, buf);
+                s.key = key;
+                return Entries::from_shared(s.buf.clone());
+            }
+        }
+        let mut buf = Vec::new();
+        self.log.slice(next, last.next(), max_bytes, &mut buf);
+        let buf = Arc::new(buf);
+        if self.shared_appends.len() < MAX_SHARED_APPENDS {
+            self.shared_appends.push(SharedAppend {
+                key,
+                buf: buf.clone(),
+            });
+        }
+        Entries::from_shared(buf)
+    }
+
+    /// Empties the append buffers no message holds (they keep entries, and so payloads,
+    /// alive).
+    pub(crate) fn release_shared_appends(&mut self) {
+        for s in &mut self.shared_appends {
+            if let Some(buf) = Arc::get_mut(&mut s.buf) {
+                buf.clear();
+                s.key = (Term(0), Index(0), Index(0));
+            }
+        }
     }
 
     fn start_snapshot(&mut self, to: NodeId) {

@@ -123,6 +123,15 @@ pub(crate) struct InflightPersist {
     pub(crate) held: Vec<Held>,
 }
 
+/// Entries a leader handed out in appends, kept to share with appends of the same range and
+/// to reuse once no message holds them.
+#[derive(Clone, Debug)]
+pub(crate) struct SharedAppend {
+    /// (leader term, first index, last index of the log) the entries were cut for.
+    pub(crate) key: (Term, Index, Index),
+    pub(crate) buf: alloc::sync::Arc<Vec<Entry>>,
+}
+
 /// An incoming snapshot transfer.
 #[derive(Clone, Debug)]
 pub(crate) struct IncomingSnapshot {
@@ -162,6 +171,8 @@ pub struct Node {
     spare_held: Vec<Vec<Held>>,
     /// Emptied entry buffers (given back with `recycle` or received in appends).
     spare_entries: Vec<Vec<Entry>>,
+    /// Leader: entry lists of recent appends.
+    shared_appends: Vec<SharedAppend>,
     out: VecDeque<Output>,
     broadcast_pending: bool,
     incoming_snapshot: Option<IncomingSnapshot>,
@@ -252,6 +263,7 @@ impl Node {
             held: Vec::new(),
             spare_held: Vec::new(),
             spare_entries: Vec::new(),
+            shared_appends: Vec::new(),
             out: VecDeque::new(),
             broadcast_pending: false,
             incoming_snapshot: None,
@@ -450,6 +462,7 @@ impl Node {
         let conf = self.conf_at(index);
         self.conf_history.retain(|(i, _)| *i > index);
         self.log.compact(SnapshotMeta { index, term, conf });
+        self.release_shared_appends();
         Ok(())
     }
 
