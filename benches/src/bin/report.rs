@@ -1,9 +1,12 @@
-//! Turns the last bench run into the Markdown tables of `RESULTS.md`: criterion's estimates
-//! (`target/criterion/<workload>/<engine>/new/`), `space_amp.tsv` and `rss.tsv`.
+//! Turns bench runs into the Markdown tables of `RESULTS.md`: criterion's console output of
+//! `cargo bench --bench lsm` saved to files (`report LOG...`; a later log's figure for the same
+//! `<workload>/<engine>` replaces an earlier one; default `target/strata-benches/lsm-full.log`),
+//! plus `space_amp.tsv` and `rss.tsv` from `target/strata-benches/`.
 //!
-//! Throughput ratios are ours ÷ peer, so > 1 means Strata is faster; the space ratio is
-//! the engine's own disk ÷ live bytes (lower is better). Figures come only from those files.
-use serde_json::Value;
+//! The logs rather than `target/criterion/` are read because that folder is shared by everyone
+//! who runs a bench in this checkout: a log is exactly one run. Throughput is criterion's
+//! middle estimate. Throughput ratios are ours ÷ peer, so > 1 means Strata is faster; the space
+//! ratio is each engine's own disk ÷ live bytes (lower is better).
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use strata_benches::workloads;
@@ -21,18 +24,26 @@ const ORDER: &[&str] = &["strata", "fjall", "redb", "sled", "rocksdb"];
 
 fn main() {
     let results = workloads::results_dir();
-    let criterion = results.parent().expect("target dir").join("criterion");
+    let mut logs: Vec<PathBuf> = std::env::args().skip(1).map(PathBuf::from).collect();
+    if logs.is_empty() {
+        logs.push(results.join("lsm-full.log"));
+    }
+    let mut figures: BTreeMap<String, BTreeMap<String, Row>> = BTreeMap::new();
+    for log in &logs {
+        let text = std::fs::read_to_string(log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+        for (id, row) in parse_log(&text) {
+            let (group, engine) = id.split_once('/').expect("criterion id has a group");
+            figures.entry(group.to_string()).or_default().insert(engine.to_string(), row);
+        }
+    }
     let mut md = String::new();
     for (id, title) in WORKLOADS {
-        let rows = read_group(&criterion.join(id));
-        if rows.is_empty() {
-            continue;
-        }
+        let Some(rows) = figures.get(*id) else { continue };
         md.push_str(&format!("### `{id}`: {title}\n\n"));
-        md.push_str("| engine | throughput | mean time per iteration | ours ÷ engine (throughput) |\n");
+        md.push_str("| engine | throughput | time per iteration | ours ÷ engine (throughput) |\n");
         md.push_str("|---|---:|---:|---:|\n");
         let ours = rows.get(OURS).map(|r| r.ops_per_sec);
-        for (name, r) in sorted(&rows) {
+        for (name, r) in sorted(rows) {
             let ratio = match ours {
                 Some(o) if name != OURS => format!("{:.2}×", o / r.ops_per_sec),
                 _ => "—".into(),
@@ -40,7 +51,7 @@ fn main() {
             md.push_str(&format!(
                 "| {name} | {} | {} | {ratio} |\n",
                 fmt_rate(r.ops_per_sec),
-                fmt_ns(r.mean_ns)
+                fmt_ns(r.time_ns)
             ));
         }
         md.push('\n');
@@ -77,34 +88,65 @@ fn main() {
 
 struct Row {
     ops_per_sec: f64,
-    mean_ns: f64,
+    time_ns: f64,
 }
 
-fn read_group(dir: &Path) -> BTreeMap<String, Row> {
-    let mut rows = BTreeMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return rows };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        let new = entry.path().join("new");
-        let (Some(est), Some(bench)) = (read_json(&new.join("estimates.json")), read_json(&new.join("benchmark.json")))
-        else {
-            continue;
-        };
-        let mean_ns = est["mean"]["point_estimate"].as_f64().unwrap_or(f64::NAN);
-        let elements = bench["throughput"]["Elements"].as_f64().unwrap_or(1.0);
-        rows.insert(name, Row { ops_per_sec: elements / (mean_ns * 1e-9), mean_ns });
+/// `(id, row)` for every `<group>/<engine>  time: [lo mid hi]` line followed by a
+/// `thrpt: [lo mid hi]` line (criterion's "change" lines, with %, are skipped).
+fn parse_log(text: &str) -> Vec<(String, Row)> {
+    let mut out = Vec::new();
+    let mut pending: Option<(String, f64)> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some((id, rest)) = t.split_once("time:") {
+            let id = id.trim();
+            if id.contains('/') && !id.contains(' ') {
+                pending = middle(rest).map(|(v, unit)| (id.to_string(), v * ns_per(unit)));
+            } else {
+                pending = None;
+            }
+        } else if let Some(rest) = t.strip_prefix("thrpt:") {
+            if rest.contains('%') {
+                continue;
+            }
+            if let (Some((id, time_ns)), Some((v, unit))) = (pending.take(), middle(rest)) {
+                out.push((id, Row { ops_per_sec: v * per_sec(unit), time_ns }));
+            }
+        }
     }
-    rows
+    out
+}
+
+/// The middle of criterion's `[lo unit mid unit hi unit]`.
+fn middle(s: &str) -> Option<(f64, String)> {
+    let inner = s.trim().strip_prefix('[')?.strip_suffix(']')?;
+    let parts: Vec<&str> = inner.split_whitespace().collect();
+    Some((parts.get(2)?.parse().ok()?, (*parts.get(3)?).to_string()))
+}
+
+fn ns_per(unit: String) -> f64 {
+    match unit.as_str() {
+        "ps" => 1e-3,
+        "ns" => 1.0,
+        "µs" | "us" => 1e3,
+        "ms" => 1e6,
+        _ => 1e9,
+    }
+}
+
+fn per_sec(unit: String) -> f64 {
+    match unit.as_str() {
+        "Kelem/s" => 1e3,
+        "Melem/s" => 1e6,
+        "Gelem/s" => 1e9,
+        _ => 1.0,
+    }
 }
 
 fn sorted(rows: &BTreeMap<String, Row>) -> Vec<(String, &Row)> {
     let mut v: Vec<(String, &Row)> = rows.iter().map(|(k, r)| (k.clone(), r)).collect();
     v.sort_by_key(|(k, _)| ORDER.iter().position(|o| o == k).unwrap_or(ORDER.len()));
     v
-}
-
-fn read_json(path: &PathBuf) -> Option<Value> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
 }
 
 /// Rows of a TSV file with exactly `columns` columns (older layouts are skipped).
