@@ -114,29 +114,13 @@ impl Batch {
     /// Decodes a WAL record payload: `(first_seq, batch)`. Every op is checked, so a payload
     /// that decodes is safe to apply.
     pub fn decode_record(payload: &[u8]) -> Result<(u64, Batch), &'static str> {
-        if payload.len() < RECORD_HEADER_LEN {
-            return Err("batch record shorter than its header");
-        }
-        let mut b8 = [0u8; 8];
-        b8.copy_from_slice(&payload[..8]);
-        let first_seq = u64::from_le_bytes(b8);
-        let mut b4 = [0u8; 4];
-        b4.copy_from_slice(&payload[8..12]);
-        let count = u32::from_le_bytes(b4);
-        let rep = &payload[RECORD_HEADER_LEN..];
-        let mut batch = Batch { rep: Vec::new(), count: 0, max_key_len: 0, max_value_len: 0, empty_key: false };
-        let mut rest = rep;
-        for _ in 0..count {
-            let (op, used) = decode_op(rest).ok_or("malformed operation in batch record")?;
+        let mut batch = Batch::default();
+        let (first_seq, count) = for_each_op(payload, |_, op| {
             batch.max_key_len = batch.max_key_len.max(op.key.len());
             batch.max_value_len = batch.max_value_len.max(op.value.len());
             batch.empty_key |= op.key.is_empty();
-            rest = &rest[used..];
-        }
-        if !rest.is_empty() {
-            return Err("trailing bytes after batch operations");
-        }
-        batch.rep = rep.to_vec();
+        })?;
+        batch.rep = payload[RECORD_HEADER_LEN..].to_vec();
         batch.count = count;
         Ok((first_seq, batch))
     }
@@ -147,15 +131,7 @@ impl Batch {
 /// before it were passed to `f` — callers that must stay atomic check first with
 /// [`Batch::decode_record`], or (like recovery) refuse to open on any error.
 pub fn for_each_op<'a>(payload: &'a [u8], mut f: impl FnMut(u64, Op<'a>)) -> Result<(u64, u32), &'static str> {
-    if payload.len() < RECORD_HEADER_LEN {
-        return Err("batch record shorter than its header");
-    }
-    let mut b8 = [0u8; 8];
-    b8.copy_from_slice(&payload[..8]);
-    let first_seq = u64::from_le_bytes(b8);
-    let mut b4 = [0u8; 4];
-    b4.copy_from_slice(&payload[8..12]);
-    let count = u32::from_le_bytes(b4);
+    let (first_seq, count) = record_header(payload)?;
     let mut rest = &payload[RECORD_HEADER_LEN..];
     for i in 0..count {
         let (op, used) = decode_op(rest).ok_or("malformed operation in batch record")?;
@@ -166,6 +142,18 @@ pub fn for_each_op<'a>(payload: &'a [u8], mut f: impl FnMut(u64, Op<'a>)) -> Res
         return Err("trailing bytes after batch operations");
     }
     Ok((first_seq, count))
+}
+
+/// `(first_seq, count)` from a WAL record payload's header.
+fn record_header(payload: &[u8]) -> Result<(u64, u32), &'static str> {
+    if payload.len() < RECORD_HEADER_LEN {
+        return Err("batch record shorter than its header");
+    }
+    let mut b8 = [0u8; 8];
+    b8.copy_from_slice(&payload[..8]);
+    let mut b4 = [0u8; 4];
+    b4.copy_from_slice(&payload[8..12]);
+    Ok((u64::from_le_bytes(b8), u32::from_le_bytes(b4)))
 }
 
 fn decode_op(buf: &[u8]) -> Option<(Op<'_>, usize)> {

@@ -252,19 +252,9 @@ impl Memtable {
 
     /// The first node at or after `(user, trailer)` (NIL when none).
     fn seek(&self, user: &[u8], trailer: u64) -> u32 {
-        let prefix = prefix_of(user);
-        let mut x = NIL;
-        for level in (0..self.height).rev() {
-            loop {
-                let next = self.link(x, level);
-                if next != NIL && self.cmp_node(next, prefix, user, trailer) == Ordering::Less {
-                    x = next;
-                } else {
-                    break;
-                }
-            }
-        }
-        self.link(x, 0)
+        let mut prev = [NIL; MAX_HEIGHT];
+        self.descend(user, trailer, &mut prev);
+        self.link(prev[0], 0)
     }
 
     fn random_height(&mut self) -> usize {
