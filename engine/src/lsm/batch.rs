@@ -9,7 +9,7 @@
 //!
 //! A WAL record's payload is `first_seq: u64 LE | count: u32 LE | rep`; operation `i` gets
 //! sequence number `first_seq + i`.
-use super::key::ValueKind;
+use super::key::{self, ValueKind};
 use super::varint;
 use alloc::vec::Vec;
 
@@ -132,6 +132,9 @@ impl Batch {
 /// [`Batch::decode_record`], or (like recovery) refuse to open on any error.
 pub fn for_each_op<'a>(payload: &'a [u8], mut f: impl FnMut(u64, Op<'a>)) -> Result<(u64, u32), &'static str> {
     let (first_seq, count) = record_header(payload)?;
+    if first_seq.checked_add(u64::from(count)).is_none_or(|end| end > key::MAX_SEQ + 1) {
+        return Err("batch sequence numbers out of range");
+    }
     let mut rest = &payload[RECORD_HEADER_LEN..];
     for i in 0..count {
         let (op, used) = decode_op(rest).ok_or("malformed operation in batch record")?;
@@ -217,5 +220,20 @@ mod tests {
         }
         rec.push(0);
         assert!(Batch::decode_record(&rec).is_err());
+    }
+
+    #[test]
+    fn sequence_numbers_past_the_maximum_are_rejected_not_overflowed() {
+        // Found by the wal_scan fuzz target: first_seq near u64::MAX with two ops.
+        let mut b = Batch::new();
+        b.delete(b"a").delete(b"b");
+        for first in [u64::MAX, u64::MAX - 1, key::MAX_SEQ] {
+            let mut rec = Vec::new();
+            b.encode_record(first, &mut rec);
+            assert_eq!(Batch::decode_record(&rec), Err("batch sequence numbers out of range"));
+        }
+        let mut rec = Vec::new();
+        b.encode_record(key::MAX_SEQ - 1, &mut rec);
+        assert!(Batch::decode_record(&rec).is_ok());
     }
 }
