@@ -22,6 +22,12 @@ const MARKER: u8 = 0xFF;
 /// Bytes of an encoded timestamp suffix.
 pub const TS_LEN: usize = 8;
 
+/// First byte of the MVCC metadata keys (compaction mark, timestamp-oracle mark): plain
+/// keys `'m' | name`, outside the column families.
+pub const META_NAMESPACE: u8 = b'm';
+/// First byte of the lease table and the lease-key attachments (see `lease.rs`).
+pub const LEASE_NAMESPACE: u8 = b'e';
+
 /// A column family, stored as the first byte of every MVCC key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]

@@ -168,3 +168,85 @@ impl core::fmt::Display for MvccError {
         }
     }
 }
+
+/// Why an etcd-style command (revisions, compaction, watch, leases, compare-and-swap
+/// transactions) failed. As with [`MvccError`], a failed command yields no batch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EtcdError {
+    /// An MVCC error: a read failed (`Read(Pending)`: run again once the data is loaded), a key
+    /// is locked by a Percolator transaction (`KeyIsLocked`), or a key changed after the read
+    /// ts (`WriteConflict`). Retryable as [`MvccError::is_retryable`] says.
+    Mvcc(MvccError),
+    /// The revision asked for is below the compaction mark: its history is gone (etcd's
+    /// `ErrCompacted`). Not retryable at that revision.
+    Compacted {
+        /// The revision asked for.
+        requested: Ts,
+        /// The compaction mark: reads at or above it work.
+        compacted: Ts,
+    },
+    /// A compaction above the newest revision (etcd's `ErrFutureRev`).
+    FutureRevision {
+        /// The revision asked for.
+        requested: Ts,
+        /// The newest revision.
+        current: Ts,
+    },
+    /// No lease with this id (never granted, revoked or expired).
+    LeaseNotFound(super::LeaseId),
+    /// `grant` of an id that is in use.
+    LeaseExists(super::LeaseId),
+    /// `keep_alive` of a lease whose deadline has passed (it is being expired).
+    LeaseExpired(super::LeaseId),
+    /// A stored metadata or lease record (namespaces `m`, `e`) does not decode.
+    Corrupt {
+        /// The stored key.
+        key: Vec<u8>,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The request itself is malformed.
+    InvalidRequest(&'static str),
+}
+
+impl EtcdError {
+    /// True when retrying (after resolving locks, loading data, or with a new read ts) may
+    /// succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, EtcdError::Mvcc(e) if e.is_retryable())
+    }
+}
+
+impl From<MvccError> for EtcdError {
+    fn from(e: MvccError) -> Self {
+        EtcdError::Mvcc(e)
+    }
+}
+
+impl From<ReadError> for EtcdError {
+    fn from(e: ReadError) -> Self {
+        EtcdError::Mvcc(MvccError::Read(e))
+    }
+}
+
+impl core::fmt::Display for EtcdError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            EtcdError::Mvcc(e) => write!(f, "{e}"),
+            EtcdError::Compacted { requested, compacted } => write!(
+                f,
+                "revision {requested} has been compacted (compaction mark {compacted})"
+            ),
+            EtcdError::FutureRevision { requested, current } => {
+                write!(f, "revision {requested} is above the current revision {current}")
+            }
+            EtcdError::LeaseNotFound(id) => write!(f, "lease {id} not found"),
+            EtcdError::LeaseExists(id) => write!(f, "lease {id} already exists"),
+            EtcdError::LeaseExpired(id) => write!(f, "lease {id} has expired"),
+            EtcdError::Corrupt { key, reason } => {
+                write!(f, "corrupt record at key {key:02x?}: {reason}")
+            }
+            EtcdError::InvalidRequest(why) => write!(f, "invalid request: {why}"),
+        }
+    }
+}

@@ -34,6 +34,7 @@ pub mod error;
 pub mod read;
 pub mod reader;
 pub mod record;
+pub mod revision;
 pub mod tso;
 pub mod txn;
 
@@ -77,6 +78,17 @@ impl Ts {
     /// The previous timestamp (saturating at [`Ts::ZERO`]).
     pub const fn prev(self) -> Ts {
         Ts(self.0.saturating_sub(1))
+    }
+}
+
+/// A lease's id (etcd's `LeaseID`), chosen by the caller of `lease::grant`; never 0 (0 means
+/// "no lease" in etcd's API and is refused at grant).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LeaseId(pub u64);
+
+impl core::fmt::Display for LeaseId {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}", self.0)
     }
 }
 

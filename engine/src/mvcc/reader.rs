@@ -39,6 +39,25 @@ pub trait SnapshotReader {
     ) -> Result<Vec<(Vec<u8>, Lock)>, ReadError>;
 }
 
+/// Raw `(key, value)` pairs as [`RawReader::raw_scan`] returns them.
+pub type RawEntries = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Reads of plain, unversioned keys outside the MVCC families: the metadata namespace `m`
+/// (compaction mark) and the lease namespace `e` (see `docs/format.md`, "Key namespaces").
+/// The etcd-style commands need it beside [`SnapshotReader`]; both read the same snapshot.
+pub trait RawReader {
+    /// The value stored at the raw key `key`.
+    fn raw_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError>;
+
+    /// Up to `limit` raw `(key, value)` pairs with `from <= key < upper`, in key order.
+    fn raw_scan(
+        &self,
+        from: &[u8],
+        upper: &[u8],
+        limit: usize,
+    ) -> Result<RawEntries, ReadError>;
+}
+
 /// An MVCC store in a `BTreeMap` of encoded keys: a [`SnapshotReader`] and a batch applier,
 /// for tests, examples and the model tests' reference runs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -87,6 +106,9 @@ impl MemStore {
     /// description otherwise (a test helper).
     pub fn check_invariants(&self) {
         for (k, v) in &self.map {
+            if matches!(k.first(), Some(&codec::META_NAMESPACE | &codec::LEASE_NAMESPACE)) {
+                continue; // checked by `lease::check_invariants`
+            }
             let key = codec::decode_key(k).expect("key decodes");
             match key.cf {
                 Cf::Lock => {
@@ -136,6 +158,7 @@ impl MemStore {
                             .expect("reads")
                             .is_some());
                     }
+                    self.check_put_meta(&key.user_key, commit_ts, &w);
                 }
                 Cf::Default => {
                     let start_ts = key.ts.expect("default keys have a ts");
@@ -164,6 +187,32 @@ impl MemStore {
         }
     }
 
+    /// A put's etcd fields continue the version below it: version + 1 and the same
+    /// create_revision after a put, version 1 created here after a delete or nothing. (GC
+    /// leaves the oldest remaining put without its predecessor; it is not checked.)
+    fn check_put_meta(&self, key: &[u8], commit_ts: Ts, w: &Write) {
+        if w.kind != super::record::WriteKind::Put || w.version == 0 {
+            return;
+        }
+        assert!(
+            w.create_revision <= commit_ts,
+            "put of {key:?} at {commit_ts} created later"
+        );
+        if commit_ts == Ts::ZERO {
+            return;
+        }
+        let prev = super::revision::data_version_at(self, key, commit_ts.prev()).expect("reads");
+        if prev.is_none() && w.version > 1 {
+            return; // older versions collected
+        }
+        let expected = super::revision::next_put_meta(self, key, commit_ts).expect("reads");
+        assert_eq!(
+            (w.create_revision, w.version),
+            expected,
+            "etcd fields of {key:?} at {commit_ts}"
+        );
+    }
+
     fn first_user_key(&self, cf: Cf, from: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
         let lower = codec::key_prefix(cf, from);
         let Some((k, _)) = self.map.range(lower..).next() else {
@@ -187,6 +236,29 @@ fn corrupt_record(k: &[u8], e: super::record::RecordError) -> ReadError {
     ReadError::Corrupt {
         key: k.to_vec(),
         reason: Corruption::Record(e),
+    }
+}
+
+impl RawReader for MemStore {
+    fn raw_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
+        Ok(self.map.get(key).cloned())
+    }
+
+    fn raw_scan(
+        &self,
+        from: &[u8],
+        upper: &[u8],
+        limit: usize,
+    ) -> Result<RawEntries, ReadError> {
+        if from >= upper {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .map
+            .range::<[u8], _>((Bound::Included(from), Bound::Excluded(upper)))
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 }
 

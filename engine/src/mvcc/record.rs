@@ -9,6 +9,9 @@
 //!   kind  := 'P' put | 'D' delete | 'R' rollback | 'L' lock
 //!   field := 'v' len: u8 value          -- the short value of a put
 //!          | 'R'                        -- a rollback of the transaction `commit_ts` overlaps it
+//!          | 'c' create_revision: varint  -- (puts) commit ts of the put that created the key
+//!          | 'n' version: varint          -- (puts) puts since creation, this one included
+//!          | 'e' lease: varint            -- (puts) the lease the key is attached to
 //! lock  := kind | primary_len: varint | primary | start_ts: varint | ttl_ms: varint | field*
 //!   kind  := 'P' put | 'D' delete | 'L' lock | 'S' pessimistic
 //!   field := 'v' len: u8 value | 'f' for_update_ts: varint | 't' txn_size: varint
@@ -17,7 +20,7 @@
 //!
 //! Each optional field appears at most once; the decoder rejects unknown kinds and tags,
 //! duplicate fields and truncated input with a [`RecordError`].
-use super::Ts;
+use super::{LeaseId, Ts};
 use crate::lsm::varint;
 use alloc::vec::Vec;
 
@@ -83,6 +86,15 @@ pub struct Write {
     /// A rollback of the transaction whose start_ts equals this record's commit_ts was folded
     /// into this record (the two would otherwise share a key).
     pub overlapped_rollback: bool,
+    /// For a put: the commit ts of the put that created the key (the first put after its
+    /// last delete), etcd's `create_revision`. [`Ts::ZERO`] when not recorded (records
+    /// written before the field existed); see `revision::key_meta`.
+    pub create_revision: Ts,
+    /// For a put: the number of puts since the key was created, this one included (etcd's
+    /// `version`); 0 when not recorded.
+    pub version: u64,
+    /// For a put: the lease the key is attached to.
+    pub lease: Option<LeaseId>,
 }
 
 /// Why bytes do not decode as a record.
@@ -117,6 +129,9 @@ impl Write {
             start_ts,
             short_value: None,
             overlapped_rollback: false,
+            create_revision: Ts::ZERO,
+            version: 0,
+            lease: None,
         }
     }
 
@@ -141,6 +156,18 @@ impl Write {
         if self.overlapped_rollback {
             out.push(b'R');
         }
+        if self.create_revision != Ts::ZERO {
+            out.push(b'c');
+            varint::put(&mut out, self.create_revision.0);
+        }
+        if self.version != 0 {
+            out.push(b'n');
+            varint::put(&mut out, self.version);
+        }
+        if let Some(lease) = self.lease {
+            out.push(b'e');
+            varint::put(&mut out, lease.0);
+        }
         out
     }
 
@@ -162,6 +189,9 @@ impl Write {
             match tag {
                 b'v' => w.short_value = Some(r.short_value()?),
                 b'R' => w.overlapped_rollback = true,
+                b'c' => w.create_revision = Ts(r.varint()?),
+                b'n' => w.version = r.varint()?,
+                b'e' => w.lease = Some(LeaseId(r.varint()?)),
                 _ => return Err(RecordError::UnknownField(tag)),
             }
         }
@@ -360,9 +390,9 @@ mod tests {
         }
 
         #[test]
-        fn write_round_trips(k in 0u8..4, s: u64, sv in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..=255)), o: bool) {
+        fn write_round_trips(k in 0u8..4, s: u64, sv in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..=255)), o: bool, c: u64, n: u64, e in proptest::option::of(any::<u64>())) {
             let kind = [WriteKind::Put, WriteKind::Delete, WriteKind::Rollback, WriteKind::Lock][k as usize];
-            let w = Write { kind, start_ts: Ts(s), short_value: sv, overlapped_rollback: o };
+            let w = Write { kind, start_ts: Ts(s), short_value: sv, overlapped_rollback: o, create_revision: Ts(c), version: n, lease: e.map(LeaseId) };
             let bytes = w.encode();
             prop_assert_eq!(Write::decode(&bytes), Ok(w.clone()));
             for cut in 0..bytes.len() {
@@ -399,13 +429,28 @@ mod tests {
             Lock::decode(b"P\x00\x01\x01c\x02c\x02"),
             Err(RecordError::DuplicateField(b'c'))
         );
-        let w = Write {
-            kind: WriteKind::Put,
-            start_ts: Ts(300),
-            short_value: Some(vec![7; 3]),
-            overlapped_rollback: false,
-        };
+        let mut w = Write::new(WriteKind::Put, Ts(300));
+        w.short_value = Some(vec![7; 3]);
         assert_eq!(w.encode(), b"P\xac\x02v\x03\x07\x07\x07".to_vec());
+    }
+
+    #[test]
+    fn etcd_fields_are_optional_and_old_records_still_decode() {
+        // A record written before the etcd fields existed decodes with them unset.
+        let old = b"P\xac\x02v\x01\x07";
+        let w = Write::decode(old).unwrap();
+        assert_eq!((w.create_revision, w.version, w.lease), (Ts::ZERO, 0, None));
+        assert_eq!(w.encode(), old.to_vec());
+        let mut w = Write::new(WriteKind::Put, Ts(5));
+        w.create_revision = Ts(3);
+        w.version = 2;
+        w.lease = Some(LeaseId(9));
+        assert_eq!(w.encode(), b"P\x05c\x03n\x02e\x09".to_vec());
+        assert_eq!(Write::decode(&w.encode()), Ok(w));
+        assert_eq!(
+            Write::decode(b"P\x05n\x02n\x02"),
+            Err(RecordError::DuplicateField(b'n'))
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@
 use super::codec;
 use super::error::{ConflictReason, LockInfo, MvccError};
 use super::reader::SnapshotReader;
+use super::revision;
 use super::record::{Lock, LockKind, Write, WriteKind, SHORT_VALUE_MAX_LEN};
 use super::Ts;
 use crate::lsm::batch::Batch;
@@ -206,7 +207,7 @@ pub fn commit(
     for key in keys {
         match r.lock(key)? {
             Some(lock) if lock.start_ts == start_ts && lock.kind != LockKind::Pessimistic => {
-                commit_lock(&mut b, key, lock, commit_ts)?;
+                commit_lock(r, &mut b, key, lock, commit_ts)?;
             }
             _ => match txn_record(r, key, start_ts)? {
                 TxnRecord::Committed { .. } => {}
@@ -319,7 +320,7 @@ pub fn resolve_lock(
                 }
                 if let Some(lock) = r.lock(key)? {
                     if lock.start_ts == start_ts {
-                        commit_lock(&mut b, key, lock, commit_ts)?;
+                        commit_lock(r, &mut b, key, lock, commit_ts)?;
                     }
                 }
             }
@@ -385,6 +386,9 @@ pub fn one_pc(
         };
         let mut w = Write::new(kind, req.start_ts);
         w.short_value = stash_value(&mut b, key, req.start_ts, m.value());
+        if kind == WriteKind::Put {
+            (w.create_revision, w.version) = revision::next_put_meta(r, key, commit_ts)?;
+        }
         b.put(&codec::write_key(key, commit_ts), &w.encode());
     }
     Ok(b)
@@ -574,7 +578,13 @@ fn stash_value(b: &mut Batch, key: &[u8], start_ts: Ts, value: Option<&[u8]>) ->
     None
 }
 
-fn commit_lock(b: &mut Batch, key: &[u8], lock: Lock, commit_ts: Ts) -> Result<(), MvccError> {
+fn commit_lock(
+    r: &impl SnapshotReader,
+    b: &mut Batch,
+    key: &[u8],
+    lock: Lock,
+    commit_ts: Ts,
+) -> Result<(), MvccError> {
     if commit_ts < lock.min_commit_ts {
         return Err(MvccError::CommitTsExpired {
             key: key.to_vec(),
@@ -588,12 +598,13 @@ fn commit_lock(b: &mut Batch, key: &[u8], lock: Lock, commit_ts: Ts) -> Result<(
         LockKind::Delete => WriteKind::Delete,
         LockKind::Lock | LockKind::Pessimistic => WriteKind::Lock,
     };
-    let w = Write {
-        kind,
-        start_ts: lock.start_ts,
-        short_value: lock.short_value,
-        overlapped_rollback: false,
-    };
+    let mut w = Write::new(kind, lock.start_ts);
+    w.short_value = lock.short_value;
+    if kind == WriteKind::Put {
+        // The key is locked, so no other version can land between the newest one below
+        // commit_ts and this one: etcd's create_revision / version follow from it.
+        (w.create_revision, w.version) = revision::next_put_meta(r, key, commit_ts)?;
+    }
     b.put(&codec::write_key(key, commit_ts), &w.encode());
     b.delete(&codec::lock_key(key));
     Ok(())
