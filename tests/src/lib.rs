@@ -62,3 +62,5 @@ pub fn value(k: u64, version: u64) -> Vec<u8> {
     v.resize(8 + (version as usize * 7 + k as usize) % 40, b'x');
     v
 }
+
+pub mod mvcc;

@@ -8,7 +8,8 @@ use crate::disk::SimDisk;
 use std::collections::BTreeMap;
 use strata_engine::lsm::config::Config;
 use strata_engine::lsm::error::Error;
-use strata_engine::lsm::io::IoResult;
+use strata_engine::lsm::io::{FileName, IoRequest, IoResult};
+use strata_engine::lsm::sstable::{Block, BlockHandle};
 use strata_engine::lsm::job::JobStep;
 use strata_engine::lsm::store::{Output, ReqId, Reply, Request, Store};
 
@@ -39,13 +40,19 @@ impl SimStore {
     /// Opens a store on `disk` and runs recovery. Returns the store even when recovery
     /// failed; see [`SimStore::open_result`].
     pub fn open(config: Config, disk: SimDisk) -> SimStore {
+        Self::open_with(config, disk, 0, None)
+    }
+
+    /// [`SimStore::open`] at virtual time `now_ms`, with a crash budget already set (so the
+    /// power can be cut during recovery too).
+    pub fn open_with(config: Config, disk: SimDisk, now_ms: u64, crash_budget: Option<u64>) -> SimStore {
         let mut s = SimStore {
             store: Store::open(config),
             disk,
-            now_ms: 0,
+            now_ms,
             replies: BTreeMap::new(),
             opened: None,
-            crash_budget: None,
+            crash_budget,
             crashed: false,
             digest: 0xcbf2_9ce4_8422_2325,
             record_digest: false,
@@ -81,6 +88,27 @@ impl SimStore {
         let id = self.submit(req);
         self.run();
         self.take_reply(id)
+    }
+
+    /// Takes every reply collected so far, in id order (for a layer above the store that
+    /// routes replies to their owners).
+    pub fn drain_replies(&mut self) -> Vec<(ReqId, Result<Reply, Error>)> {
+        std::mem::take(&mut self.replies).into_iter().collect()
+    }
+
+    /// Reads and decodes one SST block for a reader outside the store (a disk request: it
+    /// spends the crash budget). `None` when the power was cut first.
+    pub fn read_block(&mut self, file: FileName, handle: BlockHandle) -> Option<Result<Block, Error>> {
+        if self.crashed || !self.spend() {
+            return None;
+        }
+        let r = self.disk.execute(IoRequest::Read { file, offset: handle.offset, len: u64::from(handle.len) });
+        self.fold_result(&r);
+        Some(match r {
+            IoResult::Data(raw) => Block::decode(file, handle, raw),
+            IoResult::Failed(error) => Err(Error::Io { file: Some(file), op: "read", error }),
+            other => Err(Error::Io { file: Some(file), op: "read", error: strata_engine::lsm::io::IoError::Other(format!("unexpected completion {other:?}")) }),
+        })
     }
 
     /// Advances virtual time and fires the store's timer if due.

@@ -15,6 +15,8 @@
 //! * [`txn`] — the commands: prewrite, commit, rollback, cleanup, check_txn_status,
 //!   resolve_lock, txn_heartbeat, one-phase commit, GC.
 //! * [`read`] — snapshot point gets and scans at a read timestamp.
+//! * [`exec`] — the executor: runs the commands over the LSM store (latches, reruns on missing
+//!   blocks, one write per command, the oracle's durable mark).
 //!
 //! ```
 //! use strata_engine::mvcc::reader::MemStore;
@@ -31,6 +33,7 @@
 //! ```
 pub mod codec;
 pub mod error;
+pub mod exec;
 pub mod read;
 pub mod reader;
 pub mod record;

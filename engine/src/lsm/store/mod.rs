@@ -593,6 +593,18 @@ impl Store {
         StoreIter::new(self.version.clone(), self.mem_id, frozen, seq, lower, upper, reverse)
     }
 
+    /// An ordered iterator as of `seq` (capped at the visible sequence) that pins nothing: for
+    /// a caller that drives it to its end (or drops it) before the store takes another input,
+    /// such as the MVCC executor running a command against the store's current state. Refill it
+    /// with [`Store::refill_iter`]; no [`Store::release_iter`] is needed.
+    pub fn iter_unpinned(&self, lower: Bound<Vec<u8>>, upper: Bound<Vec<u8>>, seq: u64) -> StoreIter {
+        let seq = seq.min(self.visible_seq);
+        let frozen = self.imm.iter().rev().map(|f| (f.id, f.mem.clone())).collect();
+        let mut it = StoreIter::new(self.version.clone(), self.mem_id, frozen, seq, lower, upper, false);
+        it.pinned.clear();
+        it
+    }
+
     /// Copies the next chunk of the memtable `it` reads through the store.
     pub fn refill_iter(&self, it: &mut StoreIter) {
         let (reverse, lower, upper) = it.bounds();
