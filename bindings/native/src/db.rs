@@ -31,6 +31,8 @@ pub(crate) struct Inner {
     background: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     max_key_len: usize,
+    pub(crate) hub: Arc<crate::pubsub::Hub>,
+    pub(crate) watch: Option<crate::watch::KvWatch>,
     _lock: FolderLock,
 }
 
@@ -53,6 +55,7 @@ impl Db {
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         let path = path.as_ref().to_path_buf();
         std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
+        let watch = options.kv_watch.as_deref().map(crate::watch::KvWatch::new).transpose()?;
         let lock = FolderLock::acquire(&path)?;
         let config = options.store_config();
         let max_key_len = config.max_key_len;
@@ -68,7 +71,8 @@ impl Db {
             .name("strata-background".into())
             .spawn(move || bg.background())
             .map_err(|e| Error::io(&path, e))?;
-        let inner = Inner { shared, background: Mutex::new(Some(handle)), path, max_key_len, _lock: lock };
+        let hub = Arc::new(crate::pubsub::Hub::new(options.broker));
+        let inner = Inner { shared, background: Mutex::new(Some(handle)), path, max_key_len, hub, watch, _lock: lock };
         Ok(Db { inner: Arc::new(inner) })
     }
 
@@ -95,7 +99,12 @@ impl Db {
 
     /// Applies `batch` atomically: after a crash either all of it is there or none.
     pub fn write(&self, batch: Batch) -> Result<()> {
-        self.inner.shared.call(Request::Write(batch)).map(|_| ())
+        let events = self.inner.watch.as_ref().map(|w| w.events(&batch));
+        self.inner.shared.call(Request::Write(batch))?;
+        if let Some(events) = events {
+            self.publish_kv(events);
+        }
+        Ok(())
     }
 
     /// The value of `key`, or `None`.
@@ -225,6 +234,7 @@ impl Db {
 
 impl Inner {
     fn close(&self) -> Result<()> {
+        self.hub.close();
         let r = self.shared.close();
         let handle = self.background.lock().unwrap_or_else(|p| p.into_inner()).take();
         if let Some(h) = handle {

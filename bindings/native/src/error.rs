@@ -33,6 +33,8 @@ pub enum Error {
     Store(StoreError),
     /// The database was closed, or its background thread stopped.
     Closed,
+    /// A messaging option or call was refused (for example an invalid KV watch bucket name).
+    Messaging(crate::pubsub::MessagingError),
 }
 
 /// `Result` with [`Error`].
@@ -75,6 +77,7 @@ impl fmt::Display for Error {
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Store(e) => e.fmt(f),
             Error::Closed => f.write_str("the database is closed"),
+            Error::Messaging(e) => e.fmt(f),
         }
     }
 }
@@ -84,8 +87,15 @@ impl std::error::Error for Error {
         match self {
             Error::Io { source, .. } => Some(source),
             Error::Store(e) => Some(e),
+            Error::Messaging(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<crate::pubsub::MessagingError> for Error {
+    fn from(e: crate::pubsub::MessagingError) -> Self {
+        Error::Messaging(e)
     }
 }
 

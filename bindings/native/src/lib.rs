@@ -8,6 +8,10 @@
 //! * [`Db`] — open a folder, then `get` / `put` / `delete` / `write` (atomic [`Batch`]),
 //!   ordered iteration ([`Db::range`], [`Db::prefix`], and their `_rev` forms), repeatable reads
 //!   ([`Db::snapshot`]), [`Db::flush`], [`Db::compact_range`], [`Db::stats`], [`Db::sync`].
+//! * Publish/subscribe on the same handle: [`Db::publish`], [`Db::subscribe`] (a
+//!   [`Subscription`]: blocking, timed or non-blocking receive, or an iterator),
+//!   [`Db::queue_subscribe`], [`Db::request`]; and KV watch ([`Options::kv_watch`],
+//!   [`Db::watch`]) publishing every write on `$KV.<bucket>.<key>`.
 //! * [`Options`] — durability ([`Durability`]), memtable size, block cache budget.
 //! * [`Error`] — typed: [`Error::Locked`] for a folder another `Db` holds, [`Error::Io`] with the
 //!   path, and the core's errors (invalid arguments, corruption with file and offset, disk
@@ -27,12 +31,18 @@ mod error;
 mod iter;
 mod lock;
 mod options;
+mod pubsub;
+mod watch;
 
 pub use db::{Db, Snapshot};
 pub use error::{Error, InvalidArgument, Result, StoreError};
 pub use iter::Iter;
 pub use lock::LOCK_FILE;
 pub use options::{Durability, Options};
+pub use pubsub::{Message, MessagingError, PublishOutcome, RecvError, RequestError, Subscription, RECV_BATCH};
+pub use strata_engine::broker::{BrokerConfig, BrokerStats};
+pub use strata_engine::subject::SubjectError;
+pub use watch::{KvEvent, KvOp, Watch};
 pub use strata_engine::lsm::batch::Batch;
 pub use strata_engine::lsm::cache::CacheStats;
 pub use strata_engine::lsm::config::Config;

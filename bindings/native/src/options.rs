@@ -1,5 +1,6 @@
 //! How a [`Db`](crate::Db) is opened.
 use std::time::Duration;
+use strata_engine::broker::BrokerConfig;
 use strata_engine::lsm::config::Config;
 pub use strata_engine::lsm::config::Durability;
 
@@ -12,12 +13,18 @@ pub struct Options {
     pub config: Config,
     /// Bytes of decoded SST blocks kept in memory, shared by all reading threads.
     pub block_cache_bytes: usize,
+    /// Limits of the publish/subscribe broker (payload size, pending limits per subscriber).
+    pub broker: BrokerConfig,
+    /// KV watch: when set, every applied write is also published on
+    /// `$KV.<bucket>.<key tokens>` (see [`Db::watch`](crate::Db::watch)). Off by default.
+    pub kv_watch: Option<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         let config = Config::default();
-        Options { block_cache_bytes: config.block_cache_bytes, config }
+        let broker = BrokerConfig { max_subject_bytes: strata_engine::subject::MAX_SUBJECT_BYTES_LIMIT, ..BrokerConfig::default() };
+        Options { block_cache_bytes: config.block_cache_bytes, config, broker, kv_watch: None }
     }
 }
 
@@ -46,6 +53,18 @@ impl Options {
     /// Block cache budget.
     pub fn block_cache_bytes(mut self, bytes: usize) -> Self {
         self.block_cache_bytes = bytes;
+        self
+    }
+
+    /// Publish every write on `$KV.<bucket>.<key tokens>` so that subscriptions are watches.
+    pub fn kv_watch(mut self, bucket: impl Into<String>) -> Self {
+        self.kv_watch = Some(bucket.into());
+        self
+    }
+
+    /// The broker's limits.
+    pub fn broker(mut self, config: BrokerConfig) -> Self {
+        self.broker = config;
         self
     }
 

@@ -186,6 +186,13 @@ impl Broker {
         )
     }
 
+    /// Messages dropped so far for the client's subscription `sid` (slow consumer), or `None`
+    /// when the client or the subscription is gone. Cheap: no allocation.
+    pub fn subscription_dropped(&self, client: ClientId, sid: Sid) -> Option<u64> {
+        let &slot = self.clients.get(&client.0)?.subs.get(&sid)?;
+        Some(self.subs[slot as usize].dropped)
+    }
+
     /// The client's outstanding requests, or `None` for an unknown client.
     pub fn outstanding_requests(&self, client: ClientId) -> Option<Vec<RequestId>> {
         Some(self.clients.get(&client.0)?.requests.keys().copied().collect())

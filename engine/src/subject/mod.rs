@@ -11,6 +11,7 @@
 //! seeded round-robin. A small [`cache`] in front of the walk answers repeated subjects
 //! without walking, and is designed never to slow down a stream of distinct subjects. Results
 //! are written into a caller-owned [`Matches`], so a match allocates nothing once warm.
+//! [`kv`] maps key-value keys to subjects and back (KV watch).
 //!
 //! ```
 //! use strata_engine::subject::{IndexConfig, Matches, Pattern, Subject, SubjectIndex};
@@ -28,6 +29,7 @@
 //! ```
 pub mod cache;
 pub mod index;
+pub mod kv;
 pub mod parse;
 
 pub use cache::CacheConfig;
