@@ -1,4 +1,4 @@
-//! Strata through `strata::Db` (bindings/native), the engine under test.
+//! Strata through `strata::raw::Db` (bindings/native), the engine under test.
 //!
 //! Durability: `SyncEachWrite` is `Durability::SyncEachWrite` (the default: a write returns
 //! after the sync that covers it, concurrent writers share one sync); `Manual` is
@@ -12,7 +12,7 @@ use std::path::Path;
 pub const KIND: EngineKind = EngineKind { name: "strata", open };
 
 struct Strata {
-    db: strata::Db,
+    db: strata::raw::Db,
 }
 
 fn open(dir: &Path, opts: &Options) -> Box<dyn Engine> {
@@ -24,7 +24,7 @@ fn open(dir: &Path, opts: &Options) -> Box<dyn Engine> {
     if let Some(bytes) = opts.memtable_bytes {
         o = o.memtable_bytes(bytes as usize);
     }
-    let db = strata::Db::open_with(dir, o).expect("strata: open");
+    let db = strata::raw::Db::open_with(dir, o).expect("strata: open");
     Box::new(Strata { db })
 }
 

@@ -1,4 +1,4 @@
-//! [`Db`]: the database handle, and [`Snapshot`].
+//! The unversioned database handle ([`Db`], exported as `strata::raw::Db`), and [`Snapshot`].
 use crate::cache::SharedCache;
 use crate::disk::Disk;
 use crate::driver::Shared;
@@ -142,7 +142,7 @@ impl Db {
         }
     }
 
-    fn check_key(&self, key: &[u8]) -> Result<()> {
+    pub(crate) fn check_key(&self, key: &[u8]) -> Result<()> {
         if key.is_empty() {
             return Err(Error::invalid(InvalidArgument::EmptyKey));
         }

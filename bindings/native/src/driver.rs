@@ -27,6 +27,8 @@ use strata_engine::lsm::io::{FileKind, FileName, IoId, IoRequest, IoResult};
 use strata_engine::lsm::job::{Job, JobStep};
 use strata_engine::lsm::sstable::{Block, BlockHandle};
 use strata_engine::lsm::store::{Output, ReqId, Reply, Request, Store};
+use strata_engine::mvcc::exec::command::{Command, Response};
+use strata_engine::mvcc::exec::{CmdId, ExecConfig, ExecError, ExecOutput, Executor};
 
 /// Everything the callers and the background thread share.
 pub(crate) struct Shared {
@@ -55,6 +57,10 @@ pub(crate) struct State {
     /// The background thread died (a bug in the core or here): nothing would run jobs, so
     /// callers get `Error::Closed` rather than wait forever.
     background_dead: bool,
+    /// The MVCC executor, for a versioned [`crate::Db`] (a raw one has none).
+    exec: Option<Executor>,
+    exec_replies: HashMap<CmdId, std::result::Result<Response, ExecError>>,
+    exec_opened: Option<std::result::Result<(), ExecError>>,
 }
 
 type Reply1 = Option<std::result::Result<Reply, StoreError>>;
@@ -72,6 +78,9 @@ impl Shared {
             closing: false,
             job_running: false,
             background_dead: false,
+            exec: None,
+            exec_replies: HashMap::new(),
+            exec_opened: None,
         };
         Shared { state: Mutex::new(state), cond: Condvar::new(), disk, cache, start: Instant::now(), durability }
     }
@@ -111,32 +120,148 @@ impl Shared {
     /// the table (the common, uncontended case costs no hashing).
     fn absorb(&self, st: &mut State, mine: Option<ReqId>, slot: &mut Reply1) {
         let mut wake = false;
-        while let Some(out) = st.store.poll() {
-            match out {
-                Output::Reply { id, result } if Some(id) == mine => *slot = Some(result),
-                Output::Reply { id, result } => {
-                    st.replies.insert(id, result);
-                    wake = true;
-                }
-                Output::Io { id, req } => {
-                    st.io.push_back((id, req));
-                    wake |= st.waiters > 0;
-                }
-                Output::Job(job) => {
-                    if st.closing {
-                        // Closing: a job not yet started is dropped (its work is redone after
-                        // the next open).
-                        drop(job);
-                    } else {
-                        st.jobs.push_back(job);
+        loop {
+            while let Some(out) = st.store.poll() {
+                match out {
+                    Output::Reply { id, result } if Some(id) == mine => *slot = Some(result),
+                    Output::Reply { id, result } if st.exec.as_ref().is_some_and(|e| e.owns(id)) => {
+                        let now = Self::exec_now_ms();
+                        if let Some(e) = st.exec.as_mut() {
+                            e.handle_store_reply(now, &mut st.store, id, result);
+                        }
+                    }
+                    Output::Reply { id, result } => {
+                        st.replies.insert(id, result);
                         wake = true;
                     }
+                    Output::Io { id, req } => {
+                        st.io.push_back((id, req));
+                        wake |= st.waiters > 0;
+                    }
+                    Output::Job(job) => {
+                        if st.closing {
+                            // Closing: a job not yet started is dropped (its work is redone after
+                            // the next open).
+                            drop(job);
+                        } else {
+                            st.jobs.push_back(job);
+                            wake = true;
+                        }
+                    }
+                    Output::Opened(r) => st.opened = Some(r),
                 }
-                Output::Opened(r) => st.opened = Some(r),
+            }
+            if !self.absorb_exec(st, &mut wake) {
+                break;
             }
         }
         if wake {
             self.cond.notify_all();
+        }
+    }
+
+    /// Drains the executor's outputs; true when that gave the store new outputs to drain.
+    /// Block reads are served here, under the lock (from the shared cache, else `pread`).
+    fn absorb_exec(&self, st: &mut State, wake: &mut bool) -> bool {
+        let State { store, exec, exec_replies, exec_opened, .. } = st;
+        let Some(exec) = exec.as_mut() else { return false };
+        let mut more = false;
+        while let Some(out) = exec.poll() {
+            match out {
+                ExecOutput::ReadBlock { file, handle } => {
+                    let r = self.block(file, handle).map_err(|e| match e {
+                        Error::Store(e) => e,
+                        other => StoreError::Io { file: Some(file), op: "read", error: strata_engine::lsm::io::IoError::Other(other.to_string()) },
+                    });
+                    exec.handle_block(Self::exec_now_ms(), store, file, handle, r);
+                    more = true;
+                }
+                ExecOutput::Reply { id, result } => {
+                    exec_replies.insert(id, result);
+                    *wake = true;
+                }
+                // No watch hub yet: applied notifications are dropped.
+                ExecOutput::Applied(_) => {}
+                ExecOutput::Recovered(r) => {
+                    *exec_opened = Some(r.map(|_| ()));
+                    *wake = true;
+                }
+            }
+        }
+        more
+    }
+
+    /// The executor's clock: wall-clock milliseconds since the Unix epoch, so timestamps and
+    /// lock TTLs keep their meaning across restarts (the oracle never goes below its durable
+    /// mark whatever the clock says).
+    pub(crate) fn exec_now_ms() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    /// Starts the MVCC executor (reading the oracle's mark back) and waits until it is ready.
+    pub(crate) fn start_exec(&self, config: ExecConfig) -> Result<()> {
+        let mut st = self.lock();
+        if st.exec.is_none() {
+            let now = Self::exec_now_ms();
+            st.exec = Some(Executor::open(config, now, &mut st.store));
+        }
+        let mut none = None;
+        self.absorb(&mut st, None, &mut none);
+        loop {
+            if let Some(r) = st.exec_opened.clone() {
+                return r.map_err(|e| Error::Store(StoreError::InvalidArgument(strata_engine::lsm::error::InvalidArgument::Other(e.to_string()))));
+            }
+            if st.background_dead || st.closing {
+                return Err(Error::Closed);
+            }
+            if !st.driving && !st.io.is_empty() {
+                st = self.drive(st, None, &mut none);
+                continue;
+            }
+            st.waiters += 1;
+            st = self.wait(st);
+            st.waiters -= 1;
+        }
+    }
+
+    /// Runs an MVCC command and waits for its answer (driving I/O when it is this thread's
+    /// turn). The outer error is the database's (closed); the inner one the command's.
+    pub(crate) fn call_exec(&self, cmd: Command) -> Result<std::result::Result<Response, ExecError>> {
+        let mut st = self.lock();
+        if st.closing || st.background_dead {
+            return Err(Error::Closed);
+        }
+        let now = Self::exec_now_ms();
+        let id = {
+            let State { store, exec, .. } = &mut *st;
+            let Some(exec) = exec.as_mut() else { return Err(Error::Closed) };
+            exec.submit(now, store, cmd)
+        };
+        let mut none = None;
+        self.absorb(&mut st, None, &mut none);
+        loop {
+            if let Some(r) = st.exec_replies.remove(&id) {
+                if !st.io.is_empty() && !st.driving {
+                    if st.waiters > 0 {
+                        self.cond.notify_all();
+                    } else {
+                        drop(self.drive(st, None, &mut none));
+                    }
+                }
+                return Ok(r);
+            }
+            if !st.driving && !st.io.is_empty() {
+                st = self.drive(st, None, &mut none);
+                continue;
+            }
+            if st.background_dead && !st.driving {
+                return Err(Error::Closed);
+            }
+            st.waiters += 1;
+            st = self.wait(st);
+            st.waiters -= 1;
         }
     }
 

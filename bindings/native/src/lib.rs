@@ -5,9 +5,12 @@
 //! This crate is the native binding of Strata's sans-IO core ([`strata_engine`]): it carries
 //! out the core's requests on real files and threads, and offers the synchronous API above.
 //!
-//! * [`Db`] — open a folder, then `get` / `put` / `delete` / `write` (atomic [`Batch`]),
-//!   ordered iteration ([`Db::range`], [`Db::prefix`], and their `_rev` forms), repeatable reads
-//!   ([`Db::snapshot`]), [`Db::flush`], [`Db::compact_range`], [`Db::stats`], [`Db::sync`].
+//! * [`Db`] — the versioned database: `get` / `put` / `delete` / `write` (atomic [`Batch`]) as
+//!   one-phase transactions, [`Db::range`], and snapshot-isolation transactions
+//!   ([`Db::transaction`] with automatic retries, [`Db::begin`] → [`Txn`]); errors in
+//!   [`TxnError`] (`WriteConflict` names the key and the conflicting commit).
+//! * [`raw::Db`] — the unversioned LSM store: ordered iteration (`range`, `prefix`, `_rev`),
+//!   sequence-number snapshots, `flush`, `compact_range`, `stats`, `sync`.
 //! * Publish/subscribe on the same handle: [`Db::publish`], [`Db::subscribe`] (a
 //!   [`Subscription`]: blocking, timed or non-blocking receive, or an iterator),
 //!   [`Db::queue_subscribe`], [`Db::request`]; and KV watch ([`Options::kv_watch`],
@@ -33,10 +36,21 @@ mod lock;
 mod options;
 mod pubsub;
 mod watch;
+mod txn;
+mod versioned;
 
-pub use db::{Db, Snapshot};
+/// The unversioned LSM store: raw keys and values, no timestamps, no transactions — the
+/// fastest path, used by tools and benchmarks. Its [`raw::Db`] has ordered iterators and
+/// sequence-number snapshots. A versioned [`Db`] keeps its data under encoded MVCC keys:
+/// open a folder with one kind of handle only.
+pub mod raw {
+    pub use crate::db::{Db, Snapshot};
+    pub use crate::iter::Iter;
+}
+
 pub use error::{Error, InvalidArgument, Result, StoreError};
-pub use iter::Iter;
+pub use txn::{Txn, TxnError, TxnOptions, TxnResult};
+pub use versioned::Db;
 pub use lock::LOCK_FILE;
 pub use options::{Durability, Options};
 pub use pubsub::{Message, MessagingError, PublishOutcome, RecvError, RequestError, Subscription, RECV_BATCH};

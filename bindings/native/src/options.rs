@@ -18,13 +18,15 @@ pub struct Options {
     /// KV watch: when set, every applied write is also published on
     /// `$KV.<bucket>.<key tokens>` (see [`Db::watch`](crate::Db::watch)). Off by default.
     pub kv_watch: Option<String>,
+    /// Transactions of the versioned [`Db`](crate::Db): retries, backoff, lock TTL.
+    pub txn: crate::txn::TxnOptions,
 }
 
 impl Default for Options {
     fn default() -> Self {
         let config = Config::default();
         let broker = BrokerConfig { max_subject_bytes: strata_engine::subject::MAX_SUBJECT_BYTES_LIMIT, ..BrokerConfig::default() };
-        Options { block_cache_bytes: config.block_cache_bytes, config, broker, kv_watch: None }
+        Options { block_cache_bytes: config.block_cache_bytes, config, broker, kv_watch: None, txn: crate::txn::TxnOptions::default() }
     }
 }
 
@@ -47,6 +49,12 @@ impl Options {
     /// Freeze and flush the memtable at this size.
     pub fn memtable_bytes(mut self, bytes: usize) -> Self {
         self.config.memtable_bytes = bytes;
+        self
+    }
+
+    /// How transactions retry and how long their locks live.
+    pub fn txn(mut self, txn: crate::txn::TxnOptions) -> Self {
+        self.txn = txn;
         self
     }
 

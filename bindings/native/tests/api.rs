@@ -1,6 +1,7 @@
 //! The `Db` API on real files: round trips, iteration, snapshots, reopen, locking, bad input.
 use std::collections::BTreeMap;
-use strata::{Batch, Db, Durability, Error, InvalidArgument, Options, StoreError};
+use strata::raw::Db;
+use strata::{Batch, Durability, Error, InvalidArgument, Options, StoreError};
 
 fn small() -> Options {
     // Small memtables and tables so flushes and compactions happen in a test.
@@ -12,7 +13,7 @@ fn small() -> Options {
     o
 }
 
-fn collect(it: strata::Iter) -> Vec<(Vec<u8>, Vec<u8>)> {
+fn collect(it: strata::raw::Iter) -> Vec<(Vec<u8>, Vec<u8>)> {
     it.map(|r| r.expect("iterates")).collect()
 }
 
@@ -96,7 +97,7 @@ fn ranges_and_prefixes_both_ways() {
         }
     }
     db.put(b"a\xff", "edge").unwrap();
-    let keys = |it: strata::Iter| collect(it).into_iter().map(|(k, _)| String::from_utf8_lossy(&k).into_owned()).collect::<Vec<_>>();
+    let keys = |it: strata::raw::Iter| collect(it).into_iter().map(|(k, _)| String::from_utf8_lossy(&k).into_owned()).collect::<Vec<_>>();
 
     let fwd = keys(db.range("a/0100".."a/0105"));
     assert_eq!(fwd, ["a/0100", "a/0101", "a/0102", "a/0103", "a/0104"]);
@@ -262,10 +263,10 @@ fn iterator_sees_everything_written_before_it_while_memtables_move() {
 fn handles_are_send_and_sync() {
     fn check<T: Send + Sync>() {}
     check::<Db>();
-    check::<strata::Snapshot>();
+    check::<strata::raw::Snapshot>();
     check::<Error>();
     fn send<T: Send>() {}
-    send::<strata::Iter>();
+    send::<strata::raw::Iter>();
 }
 
 #[test]

@@ -98,7 +98,7 @@ fn no_command_runs_the_default_load() {
 #[test]
 fn a_locked_folder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let db = strata::Db::open(dir.path()).unwrap();
+    let db = strata::raw::Db::open(dir.path()).unwrap();
     let out = strata(dir.path(), &["get", "k"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -1,7 +1,8 @@
 //! Many threads on one `Db`: writers, readers and iterators while flushes and compactions run.
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use strata::{Db, Durability, Options};
+use strata::raw::Db;
+use strata::{Durability, Options};
 
 fn small(durability: Durability) -> Options {
     let mut o = Options::default().memtable_bytes(32 << 10).durability(durability);

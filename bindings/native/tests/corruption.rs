@@ -1,6 +1,6 @@
 //! Damaged files are reported as typed errors naming file and offset, never served silently.
 use std::path::{Path, PathBuf};
-use strata::Db;
+use strata::raw::Db;
 
 fn files_with(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)

@@ -3,7 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use strata::Db;
+use strata::raw::Db;
 
 /// Runs `strata load --sync --report-acked` from key `start`, kills it after `acks` reported
 /// writes (or `limit`), and returns the acknowledged `(index, key)` pairs.

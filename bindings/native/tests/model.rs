@@ -2,7 +2,8 @@
 //! ways, snapshots, flushes, range compactions and reopens. Prints the seed on failure.
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use strata::{Batch, Db, Durability, Options};
+use strata::raw::Db;
+use strata::{Batch, Durability, Options};
 
 struct Rng(u64);
 impl Rng {
@@ -59,7 +60,7 @@ fn run(seed: u64, steps: usize) {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut db = Db::open_with(dir.path(), options(seed)).unwrap();
     let mut model = Model::new();
-    let mut snaps: Vec<(strata::Snapshot, Model)> = Vec::new();
+    let mut snaps: Vec<(strata::raw::Snapshot, Model)> = Vec::new();
     for step in 0..steps {
         let ctx = format!("seed {seed} step {step}");
         match rng.below(100) {

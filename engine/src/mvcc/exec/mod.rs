@@ -301,6 +301,12 @@ impl Executor {
         id
     }
 
+    /// True when the store request `id` is one of the executor's (its reply must go to
+    /// [`Executor::handle_store_reply`]).
+    pub fn owns(&self, id: ReqId) -> bool {
+        matches!(self.phase, Phase::Recovering(rid) if rid == id) || self.writes.contains_key(&id) || self.reservations.contains_key(&id)
+    }
+
     /// Feeds a store reply. Returns false when `id` is not one of the executor's requests
     /// (the reply belongs to another layer).
     pub fn handle_store_reply(&mut self, now_ms: u64, store: &mut Store, id: ReqId, result: Result<Reply, StoreError>) -> bool {

@@ -1,7 +1,8 @@
 //! How the CLI shows bytes, entries and stats.
 use std::fmt::Write as _;
 use std::io::Write;
-use strata::{Iter, Stats};
+use strata::raw::Iter;
+use strata::Stats;
 
 /// Bytes as text: UTF-8 without control characters prints as is; anything else is quoted
 /// with escapes (`"\x00\xff"`), the form the shell accepts back.

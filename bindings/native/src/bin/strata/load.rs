@@ -8,7 +8,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-use strata::{Db, Durability, Options};
+use strata::raw::Db;
+use strata::{Durability, Options};
 
 /// Arguments of `strata load`.
 #[derive(clap::Args, Debug, Clone)]

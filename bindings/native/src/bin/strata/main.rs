@@ -9,7 +9,7 @@ mod shell;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use strata::Db;
+use strata::raw::Db;
 
 #[derive(Parser, Debug)]
 #[command(

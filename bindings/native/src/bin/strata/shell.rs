@@ -5,7 +5,7 @@
 //! and accept `\"`, `\\`, `\n`, `\t` and `\xNN` escapes, the same form the shell prints.
 use crate::fmt;
 use std::io::{BufRead, IsTerminal, Write};
-use strata::Db;
+use strata::raw::Db;
 
 const HELP: &str = "\
 commands:
