@@ -10,6 +10,8 @@
 //! * [`subject`] — NATS-style subjects and patterns, and the subscription index (a token trie).
 //! * [`broker`] — the publish/subscribe broker state machine: clients, subscriptions, queue
 //!   groups, request/reply, per-subscriber pending limits.
+//! * [`stream`] — persistent streams and durable consumers (JetStream's model) stored in the
+//!   LSM under the `s` key namespace; publishes and acks acknowledged after durability.
 //!
 //! The same inputs always produce the same outputs, byte for byte, so a `sim` binding can replay
 //! any run from its seed and a `native` binding can serve real files with the same code.
@@ -94,4 +96,5 @@ extern crate alloc;
 pub mod broker;
 pub mod lsm;
 pub mod mvcc;
+pub mod stream;
 pub mod subject;

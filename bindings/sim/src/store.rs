@@ -83,6 +83,12 @@ impl SimStore {
         self.replies.remove(&id)
     }
 
+    /// Takes every reply that has arrived, in request order (for drivers that route replies
+    /// to several owners).
+    pub fn take_replies(&mut self) -> Vec<(ReqId, Result<Reply, Error>)> {
+        std::mem::take(&mut self.replies).into_iter().collect()
+    }
+
     /// Submits, runs until idle, and returns the reply (`None` if the power was cut first).
     pub fn call(&mut self, req: Request) -> Option<Result<Reply, Error>> {
         let id = self.submit(req);
