@@ -94,11 +94,9 @@ impl Run {
                     9..=10 => {
                         let m = &self.models[k];
                         let Some(&seq) = m.delivered.iter().nth(self.rng.below(m.delivered.len().max(1) as u64) as usize) else { continue };
-                        match s.submit(|e, now, st| e.ack(now, st, name, consumer, seq, AckKind::Ack)) {
-                            Ok(t) => {
-                                tickets.insert(t, Pending::Ack(k, seq));
-                            }
-                            Err(_) => {} // already acknowledged, or purged and given up
+                        // Refused when already acknowledged (or purged and given up).
+                        if let Ok(t) = s.submit(|e, now, st| e.ack(now, st, name, consumer, seq, AckKind::Ack)) {
+                            tickets.insert(t, Pending::Ack(k, seq));
                         }
                     }
                     _ => {

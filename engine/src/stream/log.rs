@@ -172,8 +172,7 @@ impl StreamState {
     /// from the oldest); returns how many went. Writes the mark when anything went.
     pub fn enforce_limits(&mut self, batch: &mut Batch, now_ms: u64) -> u64 {
         let mut removed = 0;
-        loop {
-            let Some((&seq, m)) = self.msgs.iter().next() else { break };
+        while let Some((&seq, m)) = self.msgs.iter().next() {
             let c = &self.config;
             let too_old = c.max_age_ms > 0 && m.ts_ms.saturating_add(c.max_age_ms) <= now_ms;
             let too_many = c.discard == Discard::Old && c.max_msgs > 0 && self.msgs.len() as u64 > c.max_msgs;
