@@ -24,8 +24,13 @@ impl SharedCache {
         self.shards[(h as usize) % SHARDS].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub(crate) fn get(&self, file: u64, offset: u64) -> Option<Block> {
-        self.shard(file, offset).get(file, offset)
+    /// Runs `f` on the cached block under its shard's lock (no reference count touched), or
+    /// gives `f` back when the block is not cached. `f` should be short: it holds the shard.
+    pub(crate) fn with<R, F: FnOnce(&Block) -> R>(&self, file: u64, offset: u64, f: F) -> Result<R, F> {
+        match self.shard(file, offset).peek(file, offset) {
+            Some(b) => Ok(f(b)),
+            None => Err(f),
+        }
     }
 
     pub(crate) fn insert(&self, file: u64, offset: u64, block: Block) {

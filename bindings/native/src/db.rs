@@ -136,7 +136,7 @@ impl Db {
         let mut lookup = Lookup::new(version, key, seq);
         loop {
             match lookup.step() {
-                LookupStep::NeedBlock { file, handle } => lookup.supply(&shared.block(file, handle)?),
+                LookupStep::NeedBlock { file, handle } => shared.with_block(file, handle, |b| lookup.supply(b))?,
                 LookupStep::Done(v) => return Ok(v),
             }
         }

@@ -345,18 +345,36 @@ impl Shared {
         self.disk.perform(&req)
     }
 
+    /// Runs `f` on a data block: the cached one (under its shard's lock, no clone), or one
+    /// read, checked and then cached.
+    pub(crate) fn with_block<R>(&self, file: FileName, handle: BlockHandle, f: impl FnOnce(&Block) -> R) -> Result<R> {
+        let f = match self.cache.with(file.number, handle.offset, f) {
+            Ok(r) => return Ok(r),
+            Err(f) => f,
+        };
+        let block = self.read_block(file, handle)?;
+        let r = f(&block);
+        self.cache.insert(file.number, handle.offset, block);
+        Ok(r)
+    }
+
     /// A data block: from the shared cache, or read and checked, then cached.
     pub(crate) fn block(&self, file: FileName, handle: BlockHandle) -> Result<Block> {
-        if let Some(b) = self.cache.get(file.number, handle.offset) {
+        if let Ok(b) = self.cache.with(file.number, handle.offset, Block::clone) {
             return Ok(b);
         }
-        let raw = self
-            .disk
-            .read(file, handle.offset, u64::from(handle.len))
-            .map_err(|e| Error::Store(StoreError::Io { file: Some(file), op: "read", error: io_error(&e) }))?;
-        let block = Block::decode(file, handle, raw)?;
+        let block = self.read_block(file, handle)?;
         self.cache.insert(file.number, handle.offset, block.clone());
         Ok(block)
+    }
+
+    /// Reads and checks a data block (not cached).
+    fn read_block(&self, file: FileName, handle: BlockHandle) -> Result<Block> {
+        let raw = self
+            .disk
+            .read_block(file, handle.offset, handle.len)
+            .map_err(|e| Error::Store(StoreError::Io { file: Some(file), op: "read", error: io_error(&e) }))?;
+        Ok(Block::decode_shared(file, handle, raw)?)
     }
 
     /// The background thread: runs jobs, feeds the timer, drives leftover I/O; returns when

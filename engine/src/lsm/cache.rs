@@ -55,11 +55,13 @@ pub struct BlockCache {
     bytes: usize,
     hits: u64,
     misses: u64,
-    /// Lookup: the block and its CLOCK state live in the map's bucket, so a hit touches one
-    /// bucket and the block's bytes.
+    /// Lookup: key → the block and its slot.
     map: HashMap<(u64, u64), Entry, FixedState>,
     /// The clock face: the key held by each slot (`None` when free), swept by `hand`.
     slots: Vec<Option<(u64, u64)>>,
+    /// Reference bits by slot, beside the face (not in the map) so that the sweep reads a
+    /// dense array and touches the map only for the entry it evicts.
+    referenced: Vec<bool>,
     free: Vec<usize>,
     hand: usize,
 }
@@ -68,7 +70,6 @@ struct Entry {
     block: Block,
     charge: usize,
     slot: usize,
-    referenced: bool,
 }
 
 impl BlockCache {
@@ -81,6 +82,7 @@ impl BlockCache {
             misses: 0,
             map: HashMap::with_hasher(FixedState),
             slots: Vec::new(),
+            referenced: Vec::new(),
             free: Vec::new(),
             hand: 0,
         }
@@ -89,11 +91,19 @@ impl BlockCache {
     /// The block at `offset` in table `file_number`, if cached. Counts a hit or a miss.
     #[inline]
     pub fn get(&mut self, file_number: u64, offset: u64) -> Option<Block> {
-        match self.map.get_mut(&(file_number, offset)) {
+        self.peek(file_number, offset).cloned()
+    }
+
+    /// [`get`](Self::get) by reference: no reference count is touched, so a reader that
+    /// uses the block while it holds the cache (e.g. under a shard lock) skips two atomic
+    /// operations on the block's (often cold) header.
+    #[inline]
+    pub fn peek(&mut self, file_number: u64, offset: u64) -> Option<&Block> {
+        match self.map.get(&(file_number, offset)) {
             Some(e) => {
                 self.hits += 1;
-                e.referenced = true;
-                Some(e.block.clone())
+                self.referenced[e.slot] = true;
+                Some(&e.block)
             }
             None => {
                 self.misses += 1;
@@ -117,14 +127,16 @@ impl BlockCache {
         let slot = match self.free.pop() {
             Some(i) => {
                 self.slots[i] = Some(key);
+                self.referenced[i] = false;
                 i
             }
             None => {
                 self.slots.push(Some(key));
+                self.referenced.push(false);
                 self.slots.len() - 1
             }
         };
-        self.map.insert(key, Entry { block, charge, slot, referenced: false });
+        self.map.insert(key, Entry { block, charge, slot });
         self.bytes += charge;
     }
 
@@ -164,9 +176,8 @@ impl BlockCache {
             let i = self.hand;
             self.hand += 1;
             let Some(key) = self.slots[i] else { continue };
-            let Some(e) = self.map.get_mut(&key) else { continue };
-            if e.referenced {
-                e.referenced = false;
+            if self.referenced[i] {
+                self.referenced[i] = false;
                 continue;
             }
             self.remove(key);
@@ -194,6 +205,7 @@ impl BlockCache {
             assert_eq!(self.slots[e.slot], Some(*k));
         }
         assert_eq!(self.free.len() + self.map.len(), self.slots.len());
+        assert_eq!(self.referenced.len(), self.slots.len());
     }
 }
 

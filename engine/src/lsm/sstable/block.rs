@@ -49,6 +49,13 @@ impl Block {
     /// Checks and decodes a data block read from `file` at `handle`. `raw` must be exactly the
     /// `handle.len` bytes (contents and crc). Errors are [`Error::Corruption`] at `handle.offset`.
     pub fn decode(file: FileName, handle: BlockHandle, raw: Vec<u8>) -> Result<Block, Error> {
+        Self::decode_shared(file, handle, Arc::from(raw))
+    }
+
+    /// [`decode`](Self::decode) of bytes already in shared memory: the block keeps `raw`
+    /// itself, so a binding that reads straight into an `Arc<[u8]>` copies each block once
+    /// (from the disk), not twice.
+    pub fn decode_shared(file: FileName, handle: BlockHandle, raw: Arc<[u8]>) -> Result<Block, Error> {
         Self::decode_checked(raw, handle.len, true)
             .map_err(|reason| Error::Corruption { file, offset: handle.offset, reason })
     }
@@ -56,7 +63,7 @@ impl Block {
     /// [`decode`](Self::decode) with a plain reason; `data_block` also requires every trailer to
     /// carry a known value kind (index separators do not).
     pub(crate) fn decode_checked(
-        raw: Vec<u8>,
+        raw: Arc<[u8]>,
         expected_len: u32,
         data_block: bool,
     ) -> Result<Block, &'static str> {
@@ -75,7 +82,7 @@ impl Block {
             .checked_mul(4)
             .and_then(|r| contents_len.checked_sub(4 + r))
             .ok_or("block restart array overruns the block")?;
-        let block = Block { data: Arc::from(raw), restarts_off, num_restarts };
+        let block = Block { data: raw, restarts_off, num_restarts };
         block.validate(data_block)?;
         Ok(block)
     }

@@ -12,6 +12,7 @@ use super::{BlockHandle, TableProps};
 use crate::lsm::error::Error;
 use crate::lsm::io::FileName;
 use crate::lsm::key;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
@@ -54,7 +55,7 @@ impl Table {
             .map_err(|r| corrupt(footer.filter.offset, r))?;
 
         let at_index = |r| corrupt(footer.index.offset, r);
-        let index = Block::decode_checked(slice(footer.index).to_vec(), footer.index.len, false)
+        let index = Block::decode_checked(Arc::from(slice(footer.index)), footer.index.len, false)
             .map_err(at_index)?;
         let mut index_keys = Vec::new();
         let mut index_ends = Vec::new();
