@@ -2,7 +2,7 @@
 //!
 //! * `reader_matches_memstore`: the store-backed `SnapshotReader` answers every read exactly
 //!   as the `BTreeMap` reference does, over data spread across memtables and many SSTs (tiny
-//!   tables, a tiny cache: most reads stop on missing blocks and resume).
+//!   tables, a tiny cache: most reads stop on missing blocks and resume), raw reads included.
 //! * `snapshot_isolation_model`: concurrent transactions through the executor (see
 //!   `strata_tests::mvcc`), checked against the serial reference, with every committed write
 //!   announced exactly once.
@@ -19,7 +19,7 @@ use strata_engine::lsm::store::{Reply, Request};
 use strata_engine::mvcc::error::ReadError;
 use strata_engine::mvcc::exec::snapshot::{BlockMap, StoreSnapshot};
 use strata_engine::mvcc::exec::ExecConfig;
-use strata_engine::mvcc::reader::{MemStore, SnapshotReader};
+use strata_engine::mvcc::reader::{MemStore, RawReader, SnapshotReader};
 use strata_engine::mvcc::txn::{self, Mutation, PrewriteRequest};
 use strata_engine::mvcc::Ts;
 use strata_sim::disk::SimDisk;
@@ -109,6 +109,11 @@ fn reader_matches_memstore() {
             assert_eq!(read(&mut sim, |r| r.next_key(&k, up)), mem.next_key(&k, up).unwrap(), "next_key {k:?}");
             let lim = rng.below(10) as usize;
             assert_eq!(read(&mut sim, |r| r.scan_locks(&k, up, lim)), mem.scan_locks(&k, up, lim).unwrap(), "scan_locks {k:?}");
+        }
+        let all = read(&mut sim, |r| r.raw_scan(b"", &[0xff], usize::MAX));
+        assert_eq!(all, mem.raw_scan(b"", &[0xff], usize::MAX).unwrap(), "raw scan of everything");
+        for (k, v) in all.iter().step_by(7) {
+            assert_eq!(read(&mut sim, |r| r.raw_get(k)).as_ref(), Some(v), "raw get");
         }
         assert!(sim.store.stats().level_files.iter().sum::<usize>() > 2, "data reached several SSTs");
     }

@@ -71,7 +71,7 @@ use latch::Latches;
 use snapshot::{BlockMap, NeededBlock, StoreSnapshot};
 
 /// The store key of the timestamp oracle's durable mark (`m` namespace; value: u64 BE).
-pub const TSO_MARK_KEY: &[u8] = b"mtso";
+pub const TSO_MARK_KEY: &[u8] = &[crate::mvcc::codec::META_NAMESPACE, b't', b's', b'o'];
 
 /// Identifies a command; its reply carries the same id.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -20,7 +20,7 @@ use crate::lsm::store::{ReadView, Store};
 use crate::mvcc::codec::{self, Cf};
 use crate::mvcc::error::{Corruption, ReadError};
 use crate::mvcc::read::KeyValue;
-use crate::mvcc::reader::SnapshotReader;
+use crate::mvcc::reader::{RawEntries, RawReader, SnapshotReader};
 use crate::mvcc::record::{Lock, Write};
 use crate::mvcc::Ts;
 use alloc::collections::BTreeMap;
@@ -189,5 +189,18 @@ impl SnapshotReader for StoreSnapshot<'_> {
             out.push((key.user_key, Lock::decode(&v).map_err(|e| corrupt_record(&k, e))?));
         }
         Ok(out)
+    }
+}
+
+impl RawReader for StoreSnapshot<'_> {
+    fn raw_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, ReadError> {
+        self.point(key)
+    }
+
+    fn raw_scan(&self, from: &[u8], upper: &[u8], limit: usize) -> Result<RawEntries, ReadError> {
+        if upper <= from {
+            return Ok(Vec::new());
+        }
+        self.range(from.to_vec(), upper.to_vec(), limit)
     }
 }
