@@ -163,8 +163,11 @@ impl Shared {
     /// Drains the executor's outputs; true when that gave the store new outputs to drain.
     /// Block reads are served here, under the lock (from the shared cache, else `pread`).
     fn absorb_exec(&self, st: &mut State, wake: &mut bool) -> bool {
-        let State { store, exec, exec_replies, exec_opened, .. } = st;
+        let State { store, exec, exec_replies, exec_opened, waiters, .. } = st;
         let Some(exec) = exec.as_mut() else { return false };
+        // Only callers waiting for a reply care (the background thread does not): with none
+        // waiting, a wake-up is a wasted context switch per command.
+        let someone_waits = *waiters > 0;
         let mut more = false;
         while let Some(out) = exec.poll() {
             match out {
@@ -178,13 +181,13 @@ impl Shared {
                 }
                 ExecOutput::Reply { id, result } => {
                     exec_replies.insert(id, result);
-                    *wake = true;
+                    *wake |= someone_waits;
                 }
                 // No watch hub yet: applied notifications are dropped.
                 ExecOutput::Applied(_) => {}
                 ExecOutput::Recovered(r) => {
                     *exec_opened = Some(r.map(|_| ()));
-                    *wake = true;
+                    *wake |= someone_waits;
                 }
             }
         }

@@ -356,19 +356,30 @@ impl StoreIter {
 /// Copies the next chunk of `mem` (from the source's resume point) into its buffer.
 pub(crate) fn refill_from(m: &mut MemSource, mem: &Memtable, reverse: bool, lower: &Bound<Vec<u8>>, upper: &Bound<Vec<u8>>) {
     let top = key::trailer(MAX_SEQ, ValueKind::Put);
+    // Entries past the far bound are never needed: a chunk stops there (a short chunk marks the
+    // source exhausted), so a narrow range, like an MVCC seek, copies only what it reads.
+    let below_upper = |e: &Entry<'_>| match upper {
+        Bound::Included(u) => e.user <= u.as_slice(),
+        Bound::Excluded(u) => e.user < u.as_slice(),
+        Bound::Unbounded => true,
+    };
+    let above_lower = |e: &Entry<'_>| match lower {
+        Bound::Included(l) | Bound::Excluded(l) => e.user >= l.as_slice(),
+        Bound::Unbounded => true,
+    };
     let n = if !reverse {
         match (&m.resume, lower) {
-            (Some((u, t)), _) => take_chunk(&mut m.buf, mem.range_from(u, *t).skip(1)),
-            (None, Bound::Included(l) | Bound::Excluded(l)) => take_chunk(&mut m.buf, mem.range_from(l, top)),
-            (None, Bound::Unbounded) => take_chunk(&mut m.buf, mem.iter()),
+            (Some((u, t)), _) => take_chunk(&mut m.buf, mem.range_from(u, *t).skip(1).take_while(below_upper)),
+            (None, Bound::Included(l) | Bound::Excluded(l)) => take_chunk(&mut m.buf, mem.range_from(l, top).take_while(below_upper)),
+            (None, Bound::Unbounded) => take_chunk(&mut m.buf, mem.iter().take_while(below_upper)),
         }
     } else {
         match (&m.resume, upper) {
-            (Some((u, t)), _) => take_chunk(&mut m.buf, mem.range_before_rev(u, *t)),
+            (Some((u, t)), _) => take_chunk(&mut m.buf, mem.range_before_rev(u, *t).take_while(above_lower)),
             (None, Bound::Included(h) | Bound::Excluded(h)) => {
-                take_chunk(&mut m.buf, mem.range_before_rev(&successor(h), top))
+                take_chunk(&mut m.buf, mem.range_before_rev(&successor(h), top).take_while(above_lower))
             }
-            (None, Bound::Unbounded) => take_chunk(&mut m.buf, mem.iter_rev()),
+            (None, Bound::Unbounded) => take_chunk(&mut m.buf, mem.iter_rev().take_while(above_lower)),
         }
     };
     if n < CHUNK {
