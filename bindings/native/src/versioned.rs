@@ -84,8 +84,17 @@ impl Db {
     pub fn get(&self, key: impl AsRef<[u8]>) -> TxnResult<Option<Vec<u8>>> {
         let key = key.as_ref();
         self.check_key(key)?;
-        let ts = self.timestamp()?;
-        self.read_at(key, ts)
+        // One command: the executor draws the read ts when the read runs. Only a lock in the
+        // way needs the longer path (a ts of our own, to resolve the lock against).
+        match self.exec(Command::Get { key: key.to_vec(), read_ts: Ts::ZERO }) {
+            Ok(Response::Value(v)) => Ok(v),
+            Ok(_) => Ok(None),
+            Err(TxnErrorOrExec::Exec(ExecError::Mvcc(MvccError::KeyIsLocked(_)))) => {
+                let ts = self.timestamp()?;
+                self.read_at(key, ts)
+            }
+            Err(e) => Err(e.into_txn()),
+        }
     }
 
     /// Sets `key` to `value`: a one-key transaction committed in one phase. Returns once it is
@@ -121,16 +130,17 @@ impl Db {
         let muts: Vec<Mutation> = last.into_values().collect();
         let mut attempt = 0;
         loop {
-            let start_ts = self.timestamp()?;
-            let mut req = PrewriteRequest::new(muts[0].key().to_vec(), start_ts, self.ttl_ms());
+            // A zero start ts: the executor draws start and commit ts together, under the
+            // keys' latches, so nothing can commit between them.
+            let mut req = PrewriteRequest::new(muts[0].key().to_vec(), Ts::ZERO, self.ttl_ms());
             req.mutations = muts.clone();
             match self.exec(Command::OnePc(req)) {
                 Ok(_) => {
                     self.publish_committed(&batch);
                     return Ok(());
                 }
-                // A commit landed between our start ts and the commit: a blind write simply
-                // goes again.
+                // (Cannot happen with both timestamps drawn together; a blind write would
+                // simply go again.)
                 Err(TxnErrorOrExec::Exec(ExecError::Mvcc(MvccError::WriteConflict { .. }))) => {}
                 Err(TxnErrorOrExec::Exec(ExecError::Mvcc(MvccError::KeyIsLocked(info)))) => {
                     if !resolve_lock(self, &info, None)? {

@@ -175,7 +175,9 @@ const CHILD: &str = "STRATA_TXN_CRASH_CHILD";
 #[test]
 fn txn_crash_child() {
     let Some(dir) = std::env::var_os(CHILD) else { return };
-    let db = Db::open_with(&dir, Options::default().memtable_bytes(32 << 10)).unwrap();
+    // A short lock TTL: the locks a killed predecessor left are rolled back soon.
+    let txn = TxnOptions { lock_ttl: Duration::from_millis(300), ..TxnOptions::default() };
+    let db = Db::open_with(&dir, Options::default().memtable_bytes(32 << 10).txn(txn)).unwrap();
     std::thread::scope(|s| {
         for t in 0..3u64 {
             let db = db.clone();

@@ -1,7 +1,7 @@
 //! The commands the executor runs: one enum variant per pure command, with what it reads and
 //! latches ([`Command::footprint`]) and how it runs ([`Command::run`]).
 //!
-//! Adding a command is one variant, one arm in `footprint`, `needs_ts` and `run`, and (if it
+//! Adding a command is one variant, one arm in `footprint`, `timestamps` and `run`, and (if it
 //! answers something new) one [`Response`] variant: the executor's latching, reruns on
 //! `Pending`, write submission and applied notifications are the same for every command.
 use crate::lsm::batch::Batch;
@@ -16,7 +16,9 @@ use alloc::vec::Vec;
 /// A request to the executor.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
-    /// The value of `key` as of `read_ts` ([`read::get`]). Answers [`Response::Value`].
+    /// The value of `key` as of `read_ts` ([`read::get`]); `read_ts` zero reads at a fresh
+    /// timestamp drawn when the read runs (the latest committed value). Answers
+    /// [`Response::Value`].
     Get {
         /// The user key.
         key: Vec<u8>,
@@ -90,7 +92,8 @@ pub enum Command {
         advise_ttl_ms: u64,
     },
     /// [`txn::one_pc`] with a commit ts the executor draws while holding the keys' latches.
-    /// Answers [`Response::Committed`].
+    /// A zero `start_ts` is drawn there too, just before the commit ts (a blind write, which
+    /// nothing can conflict with). Answers [`Response::Committed`].
     OnePc(PrewriteRequest),
     /// [`txn::gc`] over `[from, upper)`. Answers [`Response::Gc`].
     Gc {
@@ -153,8 +156,10 @@ pub enum Footprint {
 pub struct RunContext {
     /// The executor's time input, in ms.
     pub now_ms: u64,
-    /// The timestamp drawn for this run, when [`Command::needs_ts`].
+    /// The timestamp drawn for this run, when [`Command::timestamps`] is at least 1.
     pub ts: Ts,
+    /// The second one, when [`Command::timestamps`] is 2.
+    pub ts2: Ts,
 }
 
 impl Command {
@@ -177,16 +182,24 @@ impl Command {
         }
     }
 
-    /// True when a run needs a fresh timestamp ([`RunContext::ts`]).
-    pub fn needs_ts(&self) -> bool {
-        matches!(self, Command::OnePc(_) | Command::Timestamp)
+    /// How many fresh timestamps a run needs ([`RunContext::ts`], [`RunContext::ts2`]).
+    pub fn timestamps(&self) -> usize {
+        match self {
+            Command::OnePc(req) if req.start_ts == Ts::ZERO => 2,
+            Command::Get { read_ts, .. } if *read_ts == Ts::ZERO => 1,
+            Command::OnePc(_) | Command::Timestamp => 1,
+            _ => 0,
+        }
     }
 
     /// Runs the pure command: its answer and the batch to apply (empty: nothing to write).
     pub fn run(&self, r: &impl SnapshotReader, ctx: RunContext) -> Result<(Response, Batch), MvccError> {
         let done = |b: Batch| Ok((Response::Done, b));
         match self {
-            Command::Get { key, read_ts } => Ok((Response::Value(read::get(r, key, *read_ts)?), Batch::new())),
+            Command::Get { key, read_ts } => {
+                let at = if *read_ts == Ts::ZERO { ctx.ts } else { *read_ts };
+                Ok((Response::Value(read::get(r, key, at)?), Batch::new()))
+            }
             Command::Scan { from, upper, read_ts, limit } => {
                 Ok((Response::Entries(read::scan(r, from, upper.as_deref(), *read_ts, *limit)?), Batch::new()))
             }
@@ -209,6 +222,12 @@ impl Command {
             Command::TxnHeartbeat { primary, start_ts, advise_ttl_ms } => {
                 let (ttl, b) = txn::txn_heartbeat(r, primary, *start_ts, *advise_ttl_ms)?;
                 Ok((Response::Ttl(ttl), b))
+            }
+            Command::OnePc(req) if req.start_ts == Ts::ZERO => {
+                let mut req = req.clone();
+                req.start_ts = ctx.ts;
+                let commit_ts = ctx.ts2.max(req.min_commit_ts);
+                Ok((Response::Committed { commit_ts }, txn::one_pc(r, &req, commit_ts)?))
             }
             Command::OnePc(req) => {
                 let commit_ts = ctx.ts.max(req.min_commit_ts);

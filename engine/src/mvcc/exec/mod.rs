@@ -483,10 +483,10 @@ impl Executor {
     /// Runs (or reruns) the active command `id`.
     fn run(&mut self, now_ms: u64, store: &mut Store, id: CmdId) {
         let Some(a) = self.active.get(&id) else { return };
-        let mut ts = Ts::ZERO;
-        if a.cmd.needs_ts() {
+        let mut stamps = [Ts::ZERO; 2];
+        for slot in stamps.iter_mut().take(a.cmd.timestamps()) {
             match self.tso.next(now_ms) {
-                Ok(t) => ts = t,
+                Ok(t) => *slot = t,
                 Err(TsoError::Reserving { .. }) => {
                     self.ts_waits.push_back(id);
                     self.reserve(now_ms, store);
@@ -500,7 +500,11 @@ impl Executor {
         }
         let outcome = {
             let snap = StoreSnapshot::new(store, &a.own, &self.cache);
-            let ctx = RunContext { now_ms, ts };
+            // TTLs are measured on the oracle's clock, which runs ahead of `now` after a
+            // restart (it resumes above the reserved mark): a lock's age is then the distance
+            // between two timestamps of the same clock, as TiKV measures it against PD's.
+            let clock_ms = now_ms.max(self.tso.last().physical_ms());
+            let ctx = RunContext { now_ms: clock_ms, ts: stamps[0], ts2: stamps[1] };
             let result = a.cmd.run(&snap, ctx).and_then(|(resp, batch)| {
                 let applied = applied::extract(&snap, &batch).map_err(MvccError::Read)?;
                 Ok((resp, batch, applied))
