@@ -31,9 +31,11 @@
 //! assert_eq!(read::get(&store, b"k", Ts(11)).unwrap(), Some(b"v".to_vec()));
 //! assert_eq!(read::get(&store, b"k", Ts(10)).unwrap(), None);
 //! ```
+pub mod cas;
 pub mod codec;
 pub mod error;
 pub mod exec;
+pub mod lease;
 pub mod read;
 pub mod reader;
 pub mod record;

@@ -224,7 +224,9 @@ pub fn compaction_step<R: SnapshotReader + RawReader>(
 /// those): the newest put or delete at or below `rev`.
 pub fn kv_at(r: &impl SnapshotReader, key: &[u8], rev: Ts) -> Result<Option<Kv>, ReadError> {
     match data_version_at(r, key, rev)? {
-        Some((commit_ts, w)) if w.kind == WriteKind::Put => Ok(Some(put_kv(r, key, commit_ts, &w)?)),
+        Some((commit_ts, w)) if w.kind == WriteKind::Put => {
+            Ok(Some(put_kv(r, key, commit_ts, &w)?))
+        }
         _ => Ok(None),
     }
 }

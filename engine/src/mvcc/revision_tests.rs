@@ -44,7 +44,10 @@ fn version_and_create_revision_follow_etcd() {
     assert_eq!(meta(&get_at(&s, b"a", Ts(39)).unwrap()), Some((10, 30, 3)));
     assert_eq!(meta(&get_at(&s, b"a", Ts(45)).unwrap()), None);
     assert_eq!(meta(&get_at(&s, b"a", Ts::MAX).unwrap()), Some((50, 50, 1)));
-    assert_eq!(get_at(&s, b"a", Ts(30)).unwrap().unwrap().value, b"3".to_vec());
+    assert_eq!(
+        get_at(&s, b"a", Ts(30)).unwrap().unwrap().value,
+        b"3".to_vec()
+    );
 }
 
 #[test]
@@ -56,7 +59,10 @@ fn two_phase_commits_record_the_fields_at_commit() {
     s.apply(&commit(&s, &[k("a")], Ts(15), Ts(18)).unwrap());
     s.check_invariants();
     let kv = get_at(&s, b"a", Ts(18)).unwrap().unwrap();
-    assert_eq!((kv.create_revision, kv.version, kv.value.len()), (Ts(10), 2, 300));
+    assert_eq!(
+        (kv.create_revision, kv.version, kv.value.len()),
+        (Ts(10), 2, 300)
+    );
     // Lock-only and rolled-back transactions are not versions.
     write(&mut s, Mutation::Lock(k("a")), 22);
     put(&mut s, "a", "3", 25);
@@ -68,7 +74,12 @@ fn records_without_the_fields_are_walked() {
     // Old-format records (no create_revision/version): computed from the older versions.
     let mut s = MemStore::new();
     let mut b = Batch::new();
-    for (ts, kind) in [(5, WriteKind::Put), (7, WriteKind::Delete), (9, WriteKind::Put), (11, WriteKind::Put)] {
+    for (ts, kind) in [
+        (5, WriteKind::Put),
+        (7, WriteKind::Delete),
+        (9, WriteKind::Put),
+        (11, WriteKind::Put),
+    ] {
         let mut w = Write::new(kind, Ts(ts - 1));
         if kind == WriteKind::Put {
             w.short_value = Some(vec![ts as u8]);
@@ -97,7 +108,10 @@ fn history_is_newest_first_with_deletes() {
         .iter()
         .map(|e| (e.revision.0, e.kv.as_ref().map(|kv| kv.version)))
         .collect();
-    assert_eq!(revs, vec![(40, Some(1)), (30, None), (20, Some(2)), (10, Some(1))]);
+    assert_eq!(
+        revs,
+        vec![(40, Some(1)), (30, None), (20, Some(2)), (10, Some(1))]
+    );
     assert_eq!(history(&s, b"a", Ts(35), 2).unwrap().len(), 2);
     assert_eq!(history(&s, b"a", Ts(35), 2).unwrap()[0].revision, Ts(30));
     assert!(history(&s, b"zz", Ts::MAX, 10).unwrap().is_empty());
@@ -122,14 +136,21 @@ fn compaction_fails_reads_below_the_mark_and_keeps_the_visible_version() {
         range_at(&s, b"", None, Ts(24), 10).map(|v| v.len()),
         compacted.clone().map(|_: Option<Kv>| 0)
     );
-    assert_eq!(history(&s, b"a", Ts(24), 10).map(|v| v.len()), compacted.map(|_: Option<Kv>| 0));
+    assert_eq!(
+        history(&s, b"a", Ts(24), 10).map(|v| v.len()),
+        compacted.map(|_: Option<Kv>| 0)
+    );
     // Before and after the physical step, the answers at or above the mark are the same.
     let before = (
         history(&s, b"a", Ts::MAX, 10).unwrap(),
         get_at(&s, b"a", Ts(25)).unwrap(),
         range_at(&s, b"", None, Ts(25), 10).unwrap(),
     );
-    assert_eq!(before.0.len(), 2, "history stops at the version visible at the mark");
+    assert_eq!(
+        before.0.len(),
+        2,
+        "history stops at the version visible at the mark"
+    );
     let mut from = Vec::new();
     loop {
         let out = compaction_step(&s, &from, 1).unwrap();
@@ -176,7 +197,10 @@ fn compact_rejects_old_and_future_revisions() {
     let mut bad = Batch::new();
     bad.put(COMPACTION_MARK_KEY, b"xx");
     s.apply(&bad);
-    assert!(matches!(get_at(&s, b"a", Ts(10)), Err(EtcdError::Corrupt { .. })));
+    assert!(matches!(
+        get_at(&s, b"a", Ts(10)),
+        Err(EtcdError::Corrupt { .. })
+    ));
 }
 
 #[test]
