@@ -42,6 +42,7 @@ pub mod record;
 pub mod revision;
 pub mod tso;
 pub mod txn;
+pub mod watch;
 
 pub use error::MvccError;
 
