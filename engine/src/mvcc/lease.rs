@@ -322,9 +322,12 @@ fn attached_version<R: SnapshotReader>(
     id: LeaseId,
     commit_ts: Ts,
 ) -> Result<Option<Kv>, EtcdError> {
-    super::cas::check_writable(r, key, commit_ts.prev(), commit_ts)?;
+    // A stale attachment (the key was rewritten without the lease) needs no write checks.
     match revision::kv_at(r, key, Ts::MAX)? {
-        Some(kv) if kv.lease == Some(id) => Ok(Some(kv)),
+        Some(kv) if kv.lease == Some(id) => {
+            super::cas::check_writable(r, key, commit_ts.prev(), commit_ts)?;
+            Ok(Some(kv))
+        }
         _ => Ok(None),
     }
 }
