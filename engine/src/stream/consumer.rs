@@ -106,6 +106,7 @@ impl Consumer {
     /// `max_deliver` are pushed to `gave_up`. Returns true when the state changed.
     pub fn take(&mut self, stream: &StreamState, now_ms: u64, max: usize, out: &mut Vec<Delivery>, gave_up: &mut Vec<u64>) -> bool {
         let start = out.len();
+        let next_before = self.next_seq;
         let mut changed = false;
         let due: Vec<u64> = self.pending.values().filter(|p| self.redeliverable(p, now_ms)).map(|p| p.seq).collect();
         for seq in due {
@@ -145,7 +146,7 @@ impl Consumer {
             }
             out.push(Delivery { message: msg.stored(seq), consumer_seq: self.delivered, deliveries: 1 });
         }
-        changed || out.len() > start
+        changed || out.len() > start || self.next_seq != next_before
     }
 
     /// The next undelivered sequence to deliver, advancing `next_seq` past it.
