@@ -77,8 +77,7 @@ impl S {
     }
     fn expire(&mut self, now: u64) {
         let c = self.cfg.clone();
-        loop {
-            let Some(m) = self.msgs.first() else { break };
+        while let Some(m) = self.msgs.first() {
             let old = c.max_age_ms > 0 && m.ts + c.max_age_ms <= now;
             let over = c.discard == Discard::Old
                 && ((c.max_msgs > 0 && self.msgs.len() as u64 > c.max_msgs) || (c.max_bytes > 0 && self.bytes() > c.max_bytes));
@@ -301,8 +300,8 @@ impl Case {
         let c = self.model.get_mut(stream).unwrap().consumers.get_mut(consumer).unwrap();
         let want = if c.cfg.ack_policy == AckPolicy::None {
             Err(ConsumerError::AckNone)
-        } else if !c.pending.contains_key(&seq)
-            && !(c.cfg.ack_policy == AckPolicy::All && kind == AckKind::Ack && c.pending.keys().any(|&s| s <= seq))
+        } else if !(c.pending.contains_key(&seq)
+            || (c.cfg.ack_policy == AckPolicy::All && kind == AckKind::Ack && c.pending.keys().any(|&s| s <= seq)))
         {
             Err(ConsumerError::NotPending { seq })
         } else {
