@@ -276,7 +276,8 @@ impl Streams {
     }
 
     /// Acknowledges stream sequence `seq` delivered to a consumer. The state change is
-    /// acknowledged by [`Event::Completed`] for the returned ticket once it is durable.
+    /// acknowledged by [`Event::Completed`] for the returned ticket once it is durable. Waiting
+    /// pulls of the consumer are served at once (a nak, or room freed under `max_ack_pending`).
     pub fn ack(&mut self, now_ms: u64, store: &mut Store, stream: &str, consumer: &str, seq: u64, kind: AckKind) -> Result<Ticket, ConsumerError> {
         self.available()?;
         self.tick(now_ms);
@@ -285,9 +286,8 @@ impl Streams {
         c.ack(seq, kind)?;
         let batch = self.consumer_batch(cid);
         let ticket = self.command(now_ms, store, batch);
-        if kind == AckKind::Nak {
-            self.serve(now_ms, store, cid);
-        }
+        // A nak makes a message deliverable; any ack may free room under max_ack_pending.
+        self.serve(now_ms, store, cid);
         Ok(ticket)
     }
 
