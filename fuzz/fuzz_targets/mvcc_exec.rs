@@ -28,7 +28,7 @@ fn config() -> Config {
 }
 
 fn open(disk: SimDisk, now: u64) -> SimMvcc {
-    let w = SimMvcc::open_at(config(), ExecConfig { tso_window_ms: 20, block_cache_bytes: 1 << 10 }, disk, now, None);
+    let w = SimMvcc::open_at(config(), ExecConfig { tso_window_ms: 20, block_cache_bytes: 1 << 10, ..ExecConfig::default() }, disk, now, None);
     assert!(matches!(w.recovered, Some(Ok(_))), "recovery: {:?}", w.recovered);
     w
 }

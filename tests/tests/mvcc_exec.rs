@@ -30,7 +30,7 @@ use strata_tests::mvcc::Workload;
 use strata_tests::tiny_config;
 
 fn exec_config() -> ExecConfig {
-    ExecConfig { tso_window_ms: 50, block_cache_bytes: 4 << 10 }
+    ExecConfig { tso_window_ms: 50, block_cache_bytes: 4 << 10, ..ExecConfig::default() }
 }
 
 fn seeds(default: u64) -> Vec<u64> {

@@ -58,7 +58,7 @@ impl World {
 
     fn open(&mut self) -> String {
         let disk = self.disk.take().unwrap_or_else(|| SimDisk::new(11));
-        let config = ExecConfig { tso_window_ms: 100, block_cache_bytes: 4 << 10 };
+        let config = ExecConfig { tso_window_ms: 100, block_cache_bytes: 4 << 10, ..ExecConfig::default() };
         let w = SimMvcc::open_at(tiny_config(Durability::SyncEachWrite), config, disk, self.now_ms, None);
         let out = match &w.recovered {
             Some(Ok(mark)) => format!("opened (timestamp mark {})", self.name(*mark)),

@@ -66,7 +66,12 @@ impl Db {
     /// oracle's durable mark.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
         let raw = RawDb::open_with(path, options.clone())?;
-        raw.inner.shared.start_exec(ExecConfig { tso_window_ms: 3_000, block_cache_bytes: options.block_cache_bytes.min(8 << 20) })?;
+        raw.inner.shared.start_exec(ExecConfig {
+            tso_window_ms: 3_000,
+            block_cache_bytes: options.block_cache_bytes.min(8 << 20),
+            // KV watch publishes from the committing handle; nothing consumes these yet.
+            applied_notifications: false,
+        })?;
         Ok(Db { raw, options: Arc::new(options.txn), salt: Arc::new(AtomicU64::new(0)) })
     }
 

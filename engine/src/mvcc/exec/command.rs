@@ -1,7 +1,7 @@
 //! The commands the executor runs: one enum variant per pure command, with what it reads and
 //! latches ([`Command::footprint`]) and how it runs ([`Command::run`]).
 //!
-//! Adding a command is one variant, one arm in `footprint`, `timestamps` and `run`, and (if it
+//! Adding a command is one variant, one arm in `footprint`, `needs_ts` and `run`, and (if it
 //! answers something new) one [`Response`] variant: the executor's latching, reruns on
 //! `Pending`, write submission and applied notifications are the same for every command.
 use crate::lsm::batch::Batch;
@@ -92,8 +92,8 @@ pub enum Command {
         advise_ttl_ms: u64,
     },
     /// [`txn::one_pc`] with a commit ts the executor draws while holding the keys' latches.
-    /// A zero `start_ts` is drawn there too, just before the commit ts (a blind write, which
-    /// nothing can conflict with). Answers [`Response::Committed`].
+    /// A zero `start_ts` is drawn there too, at the first run, before the commit ts (a blind
+    /// write, which nothing can conflict with). Answers [`Response::Committed`].
     OnePc(PrewriteRequest),
     /// [`txn::gc`] over `[from, upper)`. Answers [`Response::Gc`].
     Gc {
@@ -156,10 +156,8 @@ pub enum Footprint {
 pub struct RunContext {
     /// The executor's time input, in ms.
     pub now_ms: u64,
-    /// The timestamp drawn for this run, when [`Command::timestamps`] is at least 1.
+    /// The timestamp drawn for this run, when [`Command::needs_ts`].
     pub ts: Ts,
-    /// The second one, when [`Command::timestamps`] is 2.
-    pub ts2: Ts,
 }
 
 impl Command {
@@ -182,13 +180,25 @@ impl Command {
         }
     }
 
-    /// How many fresh timestamps a run needs ([`RunContext::ts`], [`RunContext::ts2`]).
-    pub fn timestamps(&self) -> usize {
+    /// True when a run needs a fresh timestamp ([`RunContext::ts`]).
+    pub fn needs_ts(&self) -> bool {
         match self {
-            Command::OnePc(req) if req.start_ts == Ts::ZERO => 2,
-            Command::Get { read_ts, .. } if *read_ts == Ts::ZERO => 1,
-            Command::OnePc(_) | Command::Timestamp => 1,
-            _ => 0,
+            Command::Get { read_ts, .. } => *read_ts == Ts::ZERO,
+            Command::OnePc(_) | Command::Timestamp => true,
+            _ => false,
+        }
+    }
+
+    /// Fills in what the executor draws once, at the first run: the start ts of a blind
+    /// one-phase commit (zero in the request). Returns true when it needs that timestamp.
+    pub fn wants_start_ts(&self) -> bool {
+        matches!(self, Command::OnePc(req) if req.start_ts == Ts::ZERO)
+    }
+
+    /// Sets the start ts [`Command::wants_start_ts`] asked for.
+    pub fn set_start_ts(&mut self, ts: Ts) {
+        if let Command::OnePc(req) = self {
+            req.start_ts = ts;
         }
     }
 
@@ -222,12 +232,6 @@ impl Command {
             Command::TxnHeartbeat { primary, start_ts, advise_ttl_ms } => {
                 let (ttl, b) = txn::txn_heartbeat(r, primary, *start_ts, *advise_ttl_ms)?;
                 Ok((Response::Ttl(ttl), b))
-            }
-            Command::OnePc(req) if req.start_ts == Ts::ZERO => {
-                let mut req = req.clone();
-                req.start_ts = ctx.ts;
-                let commit_ts = ctx.ts2.max(req.min_commit_ts);
-                Ok((Response::Committed { commit_ts }, txn::one_pc(r, &req, commit_ts)?))
             }
             Command::OnePc(req) => {
                 let commit_ts = ctx.ts.max(req.min_commit_ts);

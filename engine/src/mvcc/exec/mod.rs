@@ -84,11 +84,14 @@ pub struct ExecConfig {
     pub tso_window_ms: u64,
     /// Bytes of SST blocks the executor keeps for its commands' reads.
     pub block_cache_bytes: usize,
+    /// Emit [`ExecOutput::Applied`] for committed batches (off: a driver with no consumer
+    /// saves the copies).
+    pub applied_notifications: bool,
 }
 
 impl Default for ExecConfig {
     fn default() -> Self {
-        ExecConfig { tso_window_ms: 3_000, block_cache_bytes: 8 << 20 }
+        ExecConfig { tso_window_ms: 3_000, block_cache_bytes: 8 << 20, applied_notifications: true }
     }
 }
 
@@ -483,8 +486,10 @@ impl Executor {
     /// Runs (or reruns) the active command `id`.
     fn run(&mut self, now_ms: u64, store: &mut Store, id: CmdId) {
         let Some(a) = self.active.get(&id) else { return };
+        let wants_start = a.cmd.wants_start_ts();
+        let draws = usize::from(wants_start) + usize::from(a.cmd.needs_ts());
         let mut stamps = [Ts::ZERO; 2];
-        for slot in stamps.iter_mut().take(a.cmd.timestamps()) {
+        for slot in stamps.iter_mut().take(draws) {
             match self.tso.next(now_ms) {
                 Ok(t) => *slot = t,
                 Err(TsoError::Reserving { .. }) => {
@@ -498,15 +503,25 @@ impl Executor {
                 }
             }
         }
+        let ts = if wants_start {
+            if let Some(a) = self.active.get_mut(&id) {
+                a.cmd.set_start_ts(stamps[0]);
+            }
+            stamps[1]
+        } else {
+            stamps[0]
+        };
+        let Some(a) = self.active.get(&id) else { return };
         let outcome = {
             let snap = StoreSnapshot::new(store, &a.own, &self.cache);
             // TTLs are measured on the oracle's clock, which runs ahead of `now` after a
             // restart (it resumes above the reserved mark): a lock's age is then the distance
             // between two timestamps of the same clock, as TiKV measures it against PD's.
             let clock_ms = now_ms.max(self.tso.last().physical_ms());
-            let ctx = RunContext { now_ms: clock_ms, ts: stamps[0], ts2: stamps[1] };
+            let ctx = RunContext { now_ms: clock_ms, ts };
+            let notify = self.config.applied_notifications;
             let result = a.cmd.run(&snap, ctx).and_then(|(resp, batch)| {
-                let applied = applied::extract(&snap, &batch).map_err(MvccError::Read)?;
+                let applied = if notify { applied::extract(&snap, &batch).map_err(MvccError::Read)? } else { Vec::new() };
                 Ok((resp, batch, applied))
             });
             match result {
