@@ -285,3 +285,13 @@ fn ten_thousand_ops() {
     timed(10_000, Some(Anomaly::StaleRead));
     timed(10_000, Some(Anomaly::LostWrite));
 }
+
+#[test]
+fn print_example_explanation() {
+    // The example in docs/checking.md: run with --nocapture to see it.
+    let h = vec![put(1, 5, 166, 712, 719), put(2, 5, 167, 721, 723), get(1, 5, Some(167), 725, 730), get(3, 5, Some(166), 760, 764)];
+    let r = check(&kv(), &h, &Limits::default());
+    let v = r.verdict.violation().expect("stale read");
+    assert!(v.minimal);
+    eprintln!("{v}");
+}
