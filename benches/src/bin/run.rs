@@ -19,7 +19,16 @@ fn main() {
     let keys = env_usize("STRATA_BENCH_KEYS", 1_000_000);
     let pairs = || data::pairs(SEED, keys);
     let (ops, elapsed): (usize, Duration) = match workload.as_str() {
-        "put" => (keys, workloads::timed_puts(&kind, &pairs())),
+        "put" => {
+            let pairs = pairs();
+            let before = thread_cpu_ns();
+            let t = workloads::timed_puts(&kind, &pairs);
+            if let (Some(a), Some(b)) = (thread_cpu_ns(), before) {
+                // Open and close included (not timed): the writer's own share of the work.
+                eprintln!("writer thread cpu ms: {:.0}", a.saturating_sub(b) as f64 / 1e6);
+            }
+            (keys, t)
+        }
         "get" | "missing" | "scan" => {
             let pairs = pairs();
             let store = workloads::loaded_store(&kind, &pairs);
