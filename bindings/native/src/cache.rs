@@ -1,6 +1,6 @@
 //! The block cache shared by every reading thread: the core's CLOCK [`BlockCache`] split into
 //! shards, each behind its own lock, chosen by hashing the block's address.
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use strata_engine::lsm::cache::{BlockCache, CacheStats};
 use strata_engine::lsm::sstable::Block;
 
@@ -31,6 +31,12 @@ impl SharedCache {
             Some(b) => Ok(f(b)),
             None => Err(f),
         }
+    }
+
+    /// A recycled buffer of at least `min_len` bytes from the shard that will hold block
+    /// `(file, offset)` (its evictions feed it).
+    pub(crate) fn spare(&self, file: u64, offset: u64, min_len: usize) -> Option<Arc<[u8]>> {
+        self.shard(file, offset).take_spare(min_len)
     }
 
     pub(crate) fn insert(&self, file: u64, offset: u64, block: Block) {

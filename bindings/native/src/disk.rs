@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use strata_engine::lsm::io::{FileKind, FileName, IoError, IoRequest, IoResult};
 
+/// Block buffers are allocated in multiples of this, so a recycled buffer fits most later
+/// blocks (data blocks vary by up to an entry around the target size).
+pub(crate) const BUFFER_ROUND: usize = 128;
+
 /// SST read handles kept open at most.
 const MAX_OPEN_TABLES: usize = 512;
 
@@ -183,30 +187,31 @@ impl Disk {
         Ok(buf)
     }
 
-    /// Reads the block of `len` bytes at `offset` straight into shared memory (one allocation,
-    /// no copy after the read). A short read (the file ends early) returns the bytes read, which
-    /// the block decoder reports as corruption.
-    pub(crate) fn read_block(&self, file: FileName, offset: u64, len: u32) -> io::Result<Arc<[u8]>> {
+    /// Reads the block of `len` bytes at `offset` straight into shared memory: into `spare`
+    /// (a recycled buffer, when it is long enough and unshared) or a new buffer rounded up to
+    /// [`BUFFER_ROUND`] bytes, so that later blocks fit it. Returns the buffer and the bytes
+    /// read into its front (fewer than `len` only when the file ends early; the block decoder
+    /// reports that as corruption).
+    pub(crate) fn read_block(&self, file: FileName, offset: u64, len: u32, spare: Option<Arc<[u8]>>) -> io::Result<(Arc<[u8]>, usize)> {
         let f = self.handle(file)?;
-        // One allocation, zero-filled in place (`repeat_n` has a trusted length).
-        let mut buf: Arc<[u8]> = std::iter::repeat_n(0u8, len as usize).collect();
-        let filled = {
-            let Some(dst) = Arc::get_mut(&mut buf) else { return Err(io::Error::other("block buffer shared")) };
-            let mut filled = 0;
-            while filled < dst.len() {
-                match f.read_at(&mut dst[filled..], offset + filled as u64) {
-                    Ok(0) => break,
-                    Ok(n) => filled += n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            filled
+        let len = len as usize;
+        let mut buf = match spare {
+            Some(b) if b.len() >= len => b,
+            // One allocation, zero-filled in place (`repeat_n` has a trusted length).
+            _ => std::iter::repeat_n(0u8, len.next_multiple_of(BUFFER_ROUND)).collect(),
         };
-        if filled < buf.len() {
-            return Ok(Arc::from(&buf[..filled]));
+        let Some(dst) = Arc::get_mut(&mut buf) else { return Err(io::Error::other("block buffer is shared")) };
+        let dst = &mut dst[..len];
+        let mut filled = 0;
+        while filled < len {
+            match f.read_at(&mut dst[filled..], offset + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
         }
-        Ok(buf)
+        Ok((buf, filled))
     }
 
     /// A read handle: kept open for SSTs, fresh for anything else.
@@ -270,18 +275,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn read_block_fills_a_shared_buffer_and_returns_short_reads_short() {
+    fn read_block_fills_a_shared_or_recycled_buffer() {
         let dir = tempfile::tempdir().expect("temp dir");
         let disk = Disk::new(dir.path(), false);
         let file = FileName::table(7);
         let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 + 3) as u8).collect();
         disk.write_new(file, &data).expect("write");
-        let block = disk.read_block(file, 1000, 4096).expect("read");
-        assert_eq!(&block[..], &data[1000..5096]);
-        // Unshared: the cache may hold it alone.
+        let (block, n) = disk.read_block(file, 1000, 4000, None).expect("read");
+        assert_eq!((n, block.len()), (4000, 4000usize.next_multiple_of(BUFFER_ROUND)));
+        assert_eq!(&block[..n], &data[1000..5000]);
+        // Unshared: the cache may hold it alone, and recycle it.
         assert_eq!(Arc::strong_count(&block), 1);
-        let tail = disk.read_block(file, 9000, 4096).expect("short read");
-        assert_eq!(&tail[..], &data[9000..]);
-        assert_eq!(disk.read_block(file, 20_000, 16).expect("past the end").len(), 0);
+        let ptr = block.as_ptr();
+        let (again, n) = disk.read_block(file, 2000, 4010, Some(block)).expect("read into spare");
+        assert_eq!(again.as_ptr(), ptr, "the spare is reused");
+        assert_eq!(&again[..n], &data[2000..6010]);
+        // Too short a spare, or a shared one, is not written into.
+        let (other, _) = disk.read_block(file, 0, 100, None).expect("small");
+        let held = other.clone();
+        let (fresh, n) = disk.read_block(file, 0, 4096, Some(other)).expect("fresh buffer");
+        assert_ne!(fresh.as_ptr(), held.as_ptr());
+        assert_eq!(&fresh[..n], &data[..4096]);
+        let (tail, n) = disk.read_block(file, 9000, 4096, None).expect("short read");
+        assert_eq!(&tail[..n], &data[9000..]);
+        assert_eq!(disk.read_block(file, 20_000, 16, None).expect("past the end").1, 0);
     }
 }

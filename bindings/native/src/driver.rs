@@ -371,13 +371,15 @@ impl Shared {
         Ok(block)
     }
 
-    /// Reads and checks a data block (not cached).
+    /// Reads and checks a data block (not cached), into a recycled buffer when the cache has
+    /// one.
     fn read_block(&self, file: FileName, handle: BlockHandle) -> Result<Block> {
-        let raw = self
+        let spare = self.cache.spare(file.number, handle.offset, handle.len as usize);
+        let (buf, len) = self
             .disk
-            .read_block(file, handle.offset, handle.len)
+            .read_block(file, handle.offset, handle.len, spare)
             .map_err(|e| Error::Store(StoreError::Io { file: Some(file), op: "read", error: io_error(&e) }))?;
-        Ok(Block::decode_shared(file, handle, raw)?)
+        Ok(Block::decode_prefix(file, handle, buf, len)?)
     }
 
     /// The background thread: runs jobs, feeds the timer, drives leftover I/O; returns when

@@ -13,6 +13,7 @@
 //! several caches (shards, e.g. by hashing the key) each behind its own lock.
 use super::hash::FixedState;
 use super::sstable::Block;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
@@ -64,7 +65,13 @@ pub struct BlockCache {
     referenced: Vec<bool>,
     free: Vec<usize>,
     hand: usize,
+    /// Buffers of evicted blocks no reader still held, for the next read to reuse (at most
+    /// [`MAX_SPARES`]; not counted in `bytes`).
+    spares: Vec<Arc<[u8]>>,
 }
+
+/// Evicted buffers kept for reuse, per cache.
+pub const MAX_SPARES: usize = 4;
 
 struct Entry {
     block: Block,
@@ -85,6 +92,7 @@ impl BlockCache {
             referenced: Vec::new(),
             free: Vec::new(),
             hand: 0,
+            spares: Vec::new(),
         }
     }
 
@@ -140,6 +148,13 @@ impl BlockCache {
         self.bytes += charge;
     }
 
+    /// A buffer of an evicted block, at least `min_len` bytes long, to read the next block
+    /// into (see [`Block::into_buffer`]); `None` when there is none.
+    pub fn take_spare(&mut self, min_len: usize) -> Option<Arc<[u8]>> {
+        let i = self.spares.iter().position(|b| b.len() >= min_len)?;
+        Some(self.spares.swap_remove(i))
+    }
+
     /// Drops every block of table `file_number` (its file was deleted).
     pub fn remove_file(&mut self, file_number: u64) {
         for i in 0..self.slots.len() {
@@ -180,7 +195,12 @@ impl BlockCache {
                 self.referenced[i] = false;
                 continue;
             }
-            self.remove(key);
+            if let Some(e) = self.map.remove(&key) {
+                self.forget(&e);
+                if self.spares.len() < MAX_SPARES {
+                    self.spares.extend(e.block.into_buffer());
+                }
+            }
             return;
         }
     }
@@ -188,10 +208,15 @@ impl BlockCache {
     /// Drops `key` if held.
     fn remove(&mut self, key: (u64, u64)) {
         if let Some(e) = self.map.remove(&key) {
-            self.bytes -= e.charge;
-            self.slots[e.slot] = None;
-            self.free.push(e.slot);
+            self.forget(&e);
         }
+    }
+
+    /// The bookkeeping of dropping entry `e` (already out of the map).
+    fn forget(&mut self, e: &Entry) {
+        self.bytes -= e.charge;
+        self.slots[e.slot] = None;
+        self.free.push(e.slot);
     }
 
     /// Checks the bookkeeping (tests).
@@ -319,5 +344,37 @@ mod tests {
         total.add(&CacheStats { hits: 1, misses: 2, bytes: 3, capacity: 4 });
         total.add(&CacheStats { hits: 10, misses: 20, bytes: 30, capacity: 40 });
         assert_eq!(total, CacheStats { hits: 11, misses: 22, bytes: 33, capacity: 44 });
+    }
+
+    #[test]
+    fn evicted_unshared_buffers_are_kept_for_reuse() {
+        let one = block(100).charge();
+        let mut c = BlockCache::new(one * 2);
+        c.insert(1, 0, block(100));
+        c.insert(1, 1, block(100));
+        // A reader holds block 0 (and referenced it): inserting 2 evicts block 1, unshared.
+        let held = c.get(1, 0).expect("cached");
+        c.insert(1, 2, block(100));
+        c.check_invariants();
+        let len = block(100).into_buffer().expect("unshared").len();
+        assert!(c.take_spare(len + 1).is_none(), "too short a spare is not handed out");
+        let spare = c.take_spare(len).expect("the evicted buffer");
+        assert_eq!(spare.len(), len);
+        assert!(c.take_spare(1).is_none());
+        // Next the sweep evicts block 0, which the reader still holds: no buffer is kept.
+        c.insert(1, 3, block(100));
+        c.check_invariants();
+        assert!(c.get(1, 0).is_none());
+        assert!(c.take_spare(1).is_none());
+        drop(held);
+        // At most MAX_SPARES are kept.
+        for off in 10..20 {
+            c.insert(1, off, block(100));
+        }
+        let mut n = 0;
+        while c.take_spare(1).is_some() {
+            n += 1;
+        }
+        assert_eq!(n, MAX_SPARES);
     }
 }

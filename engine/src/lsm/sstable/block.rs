@@ -27,8 +27,9 @@ use core::ops::Range;
 /// A decoded, checksum-verified and fully validated block. Clones share the bytes.
 #[derive(Clone)]
 pub struct Block {
-    /// The block as read: contents followed by the crc. (`Arc<[u8]>` keeps the reference
-    /// count beside the bytes: one pointer to chase, not two.)
+    /// The block as read: contents followed by the crc, then (in a recycled buffer) unused
+    /// bytes up to the buffer's end. (`Arc<[u8]>` keeps the reference count beside the bytes:
+    /// one pointer to chase, not two.)
     data: Arc<[u8]>,
     /// Offset of the restart array (= end of the entries).
     restarts_off: usize,
@@ -60,6 +61,25 @@ impl Block {
             .map_err(|reason| Error::Corruption { file, offset: handle.offset, reason })
     }
 
+    /// [`decode_shared`](Self::decode_shared) of a block occupying the first `len` bytes of a
+    /// longer buffer (`buf[len..]` is ignored): lets a binding read into a recycled buffer
+    /// (see [`into_buffer`](Self::into_buffer)). Fails like `decode` when `len` does not
+    /// match the handle or exceeds the buffer.
+    pub fn decode_prefix(file: FileName, handle: BlockHandle, buf: Arc<[u8]>, len: usize) -> Result<Block, Error> {
+        let corrupt = |reason| Error::Corruption { file, offset: handle.offset, reason };
+        if len != handle.len as usize || len > buf.len() {
+            return Err(corrupt("block length does not match its handle"));
+        }
+        Self::decode_in(buf, len, true).map_err(corrupt)
+    }
+
+    /// The block's buffer, when no other clone of the block holds it (for reuse by the next
+    /// read: no allocation, no zero-fill, no free). May be longer than the block.
+    pub fn into_buffer(self) -> Option<Arc<[u8]>> {
+        let mut data = self.data;
+        Arc::get_mut(&mut data).is_some().then_some(data)
+    }
+
     /// [`decode`](Self::decode) with a plain reason; `data_block` also requires every trailer to
     /// carry a known value kind (index separators do not).
     pub(crate) fn decode_checked(
@@ -70,7 +90,13 @@ impl Block {
         if raw.len() != expected_len as usize {
             return Err("block length does not match its handle");
         }
-        let contents_len = check_crc(&raw)?.len();
+        let len = raw.len();
+        Self::decode_in(raw, len, data_block)
+    }
+
+    /// Decodes the block in `raw[..len]` (`len <= raw.len()`).
+    fn decode_in(raw: Arc<[u8]>, len: usize, data_block: bool) -> Result<Block, &'static str> {
+        let contents_len = check_crc(&raw[..len])?.len();
         if contents_len < 4 {
             return Err("block too short for its restart count");
         }
@@ -87,7 +113,7 @@ impl Block {
         Ok(block)
     }
 
-    /// Bytes this block holds in memory, for cache accounting.
+    /// Bytes this block holds in memory (its whole buffer), for cache accounting.
     pub fn charge(&self) -> usize {
         self.data.len() + core::mem::size_of::<Block>() + 2 * core::mem::size_of::<usize>()
     }
@@ -1063,5 +1089,32 @@ mod tests {
         assert_eq!(common_prefix(b"abcdefghijk", b"abcdefghijz"), 10);
         assert_eq!(common_prefix(b"abcdefgh", b"abcdefgh"), 8);
         assert_eq!(common_prefix(b"abcdeXgh12", b"abcdefgh12"), 5);
+    }
+
+    #[test]
+    fn a_block_decodes_from_the_front_of_a_longer_buffer() {
+        let m: Model = (0..40u32)
+            .map(|i| (ikey(alloc::format!("key{i:04}").as_bytes(), trailer(9, ValueKind::Put)), vec![i as u8; 30]))
+            .collect();
+        let (out, h) = build(&m, 4);
+        let raw = out[h.offset as usize..].to_vec();
+        let h = BlockHandle { offset: 0, len: raw.len() as u32 };
+        let mut buf = raw.clone();
+        buf.extend_from_slice(&[0xAB; 100]); // stale bytes of a recycled buffer
+        let b = Block::decode_prefix(FILE, h, Arc::from(buf.clone()), raw.len()).expect("decodes");
+        for (k, v) in &m {
+            let (user, _) = key::split_internal(k).expect("internal key");
+            assert_eq!(b.get(user, 100).map(|(_, v)| v.to_vec()), Some(v.clone()));
+        }
+        assert_eq!(b.len(), m.len());
+        assert_eq!(b.charge(), Block::decode(FILE, h, raw.clone()).expect("decodes").charge() + 100);
+        // Unshared: the buffer comes back whole; shared: it does not.
+        let again = b.clone();
+        assert!(b.into_buffer().is_none());
+        assert_eq!(again.into_buffer().map(|a| a.len()), Some(buf.len()));
+        // A length other than the handle's, or past the buffer, is corruption.
+        assert!(Block::decode_prefix(FILE, h, Arc::from(buf.clone()), raw.len() - 1).is_err());
+        let long = BlockHandle { offset: 0, len: buf.len() as u32 + 1 };
+        assert!(Block::decode_prefix(FILE, long, Arc::from(buf.clone()), buf.len() + 1).is_err());
     }
 }
