@@ -17,3 +17,4 @@ pub mod net;
 pub mod rng;
 pub mod store;
 pub mod stream;
+pub mod txncheck;
