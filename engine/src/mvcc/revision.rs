@@ -134,8 +134,9 @@ pub fn range_at<R: SnapshotReader + RawReader>(
 }
 
 /// The versions of `key` at or below `upper`, newest first, at most `limit`: puts with their
-/// etcd fields and deletes. The history stops at the version visible at the compaction mark
-/// (older ones are gone or going), so the answer does not depend on how far compaction got.
+/// etcd fields and deletes. The history stops at the version visible at the compaction mark,
+/// included only if it is a put (older versions, and a delete visible at the mark, are gone or
+/// going), so the answer does not depend on how far compaction got.
 /// `Compacted` if `upper` is below the mark; `KeyIsLocked` as [`get_at`] at `upper`.
 pub fn history<R: SnapshotReader + RawReader>(
     r: &R,
@@ -159,6 +160,10 @@ pub fn history<R: SnapshotReader + RawReader>(
         let Some((commit_ts, w)) = data_version_at(r, key, ts)? else {
             break;
         };
+        let at_or_below_mark = commit_ts <= mark;
+        if at_or_below_mark && w.kind != WriteKind::Put {
+            break; // a delete at or below the mark is collected by compaction
+        }
         let kv = match w.kind {
             WriteKind::Put => Some(put_kv(r, key, commit_ts, &w)?),
             _ => None,
@@ -167,7 +172,7 @@ pub fn history<R: SnapshotReader + RawReader>(
             revision: commit_ts,
             kv,
         });
-        if commit_ts <= mark || commit_ts == Ts::ZERO {
+        if at_or_below_mark || commit_ts == Ts::ZERO {
             break;
         }
         ts = commit_ts.prev();

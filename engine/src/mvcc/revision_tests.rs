@@ -219,3 +219,23 @@ fn reads_at_a_revision_see_locks_that_may_commit_below_it() {
         Err(EtcdError::Mvcc(MvccError::KeyIsLocked(_)))
     ));
 }
+
+#[test]
+fn history_does_not_depend_on_how_far_compaction_got() {
+    // `a`: a delete is visible at the mark; `b`: a put is.
+    let mut s = MemStore::new();
+    put(&mut s, "a", "1", 10);
+    del(&mut s, "a", 20);
+    put(&mut s, "a", "2", 30);
+    put(&mut s, "b", "1", 11);
+    put(&mut s, "b", "2", 21);
+    put(&mut s, "b", "3", 31);
+    s.apply(&compact(&s, Ts(25), Ts(31)).unwrap());
+    let before = [history(&s, b"a", Ts::MAX, 10).unwrap(), history(&s, b"b", Ts::MAX, 10).unwrap()];
+    let out = compaction_step(&s, b"", 10).unwrap();
+    s.apply(&out.batch);
+    let after = [history(&s, b"a", Ts::MAX, 10).unwrap(), history(&s, b"b", Ts::MAX, 10).unwrap()];
+    assert_eq!(before, after);
+    let revs = |h: &[HistoryEntry]| h.iter().map(|e| e.revision.0).collect::<Vec<_>>();
+    assert_eq!((revs(&after[0]), revs(&after[1])), (vec![30], vec![31, 21]));
+}
