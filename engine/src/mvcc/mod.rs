@@ -15,6 +15,9 @@
 //! * [`txn`] — the commands: prewrite, commit, rollback, cleanup, check_txn_status,
 //!   resolve_lock, txn_heartbeat, one-phase commit, GC.
 //! * [`read`] — snapshot point gets and scans at a read timestamp.
+//! * etcd's features on the same data: [`revision`] (reads at a revision, history, compaction,
+//!   etcd's per-key fields), [`cas`] (compare-and-swap transactions), [`lease`] (leases and
+//!   their expiry), [`watch`] (the watch hub).
 //! * [`exec`] — the executor: runs the commands over the LSM store (latches, reruns on missing
 //!   blocks, one write per command, the oracle's durable mark).
 //!
