@@ -12,6 +12,8 @@
 //!   groups, request/reply, per-subscriber pending limits.
 //! * [`stream`] — persistent streams and durable consumers (JetStream's model) stored in the
 //!   LSM under the `s` key namespace; publishes and acks acknowledged after durability.
+//! * [`wire`] — the NATS client text protocol (the subset Strata's server speaks): incremental
+//!   parsers for both directions and encoders.
 //!
 //! The same inputs always produce the same outputs, byte for byte, so a `sim` binding can replay
 //! any run from its seed and a `native` binding can serve real files with the same code.
@@ -98,3 +100,4 @@ pub mod lsm;
 pub mod mvcc;
 pub mod stream;
 pub mod subject;
+pub mod wire;

@@ -15,6 +15,9 @@
 //!   [`Subscription`]: blocking, timed or non-blocking receive, or an iterator),
 //!   [`Db::queue_subscribe`], [`Db::request`]; and KV watch ([`Options::kv_watch`],
 //!   [`Db::watch`]) publishing every write on `$KV.<bucket>.<key>`.
+//! * [`server::Server`] serves a `Db`'s broker over TCP with a subset of the NATS client
+//!   protocol (`strata serve`); [`client::Client`] is a small synchronous client for it (and
+//!   for `nats-server`).
 //! * [`Options`] — durability ([`Durability`]), memtable size, block cache budget.
 //! * [`Error`] — typed: [`Error::Locked`] for a folder another `Db` holds, [`Error::Io`] with the
 //!   path, and the core's errors (invalid arguments, corruption with file and offset, disk
@@ -27,6 +30,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod cache;
+pub mod client;
 mod db;
 mod disk;
 mod driver;
@@ -35,6 +39,7 @@ mod iter;
 mod lock;
 mod options;
 mod pubsub;
+pub mod server;
 mod watch;
 mod txn;
 mod versioned;

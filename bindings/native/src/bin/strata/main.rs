@@ -4,6 +4,7 @@
 //! default: write keys durably-at-the-end, show a progress bar, report throughput and latency.
 mod fmt;
 mod load;
+mod msg;
 mod shell;
 
 use clap::{Parser, Subcommand};
@@ -80,6 +81,14 @@ enum Command {
     Compact,
     /// Write COUNT random keys with a progress bar; print throughput and latency.
     Load(load::LoadArgs),
+    /// Serve the database's broker over TCP (NATS client protocol subset).
+    Serve(msg::ServeArgs),
+    /// Connect to a server and print messages matching PATTERN.
+    Sub(msg::SubArgs),
+    /// Connect to a server and publish MESSAGE on SUBJECT.
+    Pub(msg::PubArgs),
+    /// Connect to a server, send a request and print the reply.
+    Request(msg::RequestArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,8 +104,13 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, strata::Error> {
     let command = cli.command.unwrap_or(Command::Load(load::LoadArgs::default()));
-    if let Command::Load(args) = &command {
-        return load::run(&cli.data, args).map(|()| ExitCode::SUCCESS);
+    match &command {
+        Command::Load(args) => return load::run(&cli.data, args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => return msg::serve(&cli.data, args),
+        Command::Sub(args) => return Ok(msg::sub(args)),
+        Command::Pub(args) => return Ok(msg::publish(args)),
+        Command::Request(args) => return Ok(msg::request(args)),
+        _ => {}
     }
     let db = Db::open(&cli.data)?;
     let code = match command {
@@ -147,7 +161,7 @@ fn run(cli: Cli) -> Result<ExitCode, strata::Error> {
             print!("{}", fmt::stats(&db.stats()));
             ExitCode::SUCCESS
         }
-        Command::Load(_) => ExitCode::SUCCESS,
+        Command::Load(_) | Command::Serve(_) | Command::Sub(_) | Command::Pub(_) | Command::Request(_) => ExitCode::SUCCESS,
     };
     db.close()?;
     Ok(code)
