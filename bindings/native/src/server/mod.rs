@@ -19,7 +19,8 @@
 //! * Publishers see their own messages when subscribed (NATS's `echo`, always on here).
 mod conn;
 
-use crate::db::Db;
+use crate::db::Db as RawDb;
+use crate::Db;
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
@@ -47,6 +48,11 @@ impl Server {
     /// broker of `db` until shut down. Payloads are limited by the broker's
     /// `max_payload_bytes`.
     pub fn start(db: &Db, addr: impl ToSocketAddrs) -> io::Result<Server> {
+        Server::start_raw(db.raw(), addr)
+    }
+
+    /// [`Server::start`] for an unversioned [`raw::Db`](crate::raw::Db).
+    pub fn start_raw(db: &RawDb, addr: impl ToSocketAddrs) -> io::Result<Server> {
         let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let hub = db.hub().clone();
