@@ -33,8 +33,12 @@ struct ConnShared {
 
 /// Serves one accepted connection until it closes; runs on the calling thread.
 pub(crate) fn serve_connection(hub: Arc<Hub>, stream: TcpStream, limits: Limits, info: Vec<u8>) {
+    // INFO goes out before anything else can be queued for the connection.
+    if (&stream).write_all(&info).is_err() {
+        return;
+    }
     let Ok((client, waker)) = hub.connect() else { return };
-    let shared = Arc::new(ConnShared { ctrl: Mutex::new(info), closing: AtomicBool::new(false) });
+    let shared = Arc::new(ConnShared { ctrl: Mutex::new(Vec::new()), closing: AtomicBool::new(false) });
     let writer = match stream.try_clone() {
         Ok(out) => {
             let (hub, shared, waker) = (hub.clone(), shared.clone(), waker.clone());
