@@ -176,7 +176,9 @@ pub(crate) struct Hub {
 
 pub(crate) struct HubState {
     pub(crate) broker: Broker,
-    wakers: HashMap<u64, Arc<Condvar>>,
+    /// Each client's wake-up, and whether a thread sleeps on it (a publish signals only
+    /// sleepers: a wake is a system call).
+    wakers: HashMap<u64, (Arc<Condvar>, bool)>,
     publisher: ClientId,
     pub(crate) closed: bool,
 }
@@ -204,7 +206,7 @@ impl Hub {
     pub(crate) fn close(&self) {
         let mut st = self.lock();
         st.closed = true;
-        for w in st.wakers.values() {
+        for (w, _) in st.wakers.values() {
             w.notify_all();
         }
     }
@@ -218,7 +220,7 @@ impl Hub {
         }
         let id = st.broker.handle_connect(now);
         let waker = Arc::new(Condvar::new());
-        st.wakers.insert(id.0, waker.clone());
+        st.wakers.insert(id.0, (waker.clone(), false));
         Ok((id, waker))
     }
 
@@ -250,30 +252,40 @@ impl Hub {
         Ok(out)
     }
 
-    /// Waits on `waker` (with the hub's lock) until woken or `deadline`.
+    /// Waits on `client`'s `waker` (with the hub's lock) until woken or `deadline`.
     pub(crate) fn wait<'a>(
         &self,
-        st: MutexGuard<'a, HubState>,
+        mut st: MutexGuard<'a, HubState>,
+        client: ClientId,
         waker: &Condvar,
         deadline: Option<Instant>,
     ) -> MutexGuard<'a, HubState> {
-        match deadline {
+        st.set_sleeping(client, true);
+        let mut st = match deadline {
             None => waker.wait(st).unwrap_or_else(|p| p.into_inner()),
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
                 waker.wait_timeout(st, left).unwrap_or_else(|p| p.into_inner()).0
             }
-        }
+        };
+        st.set_sleeping(client, false);
+        st
     }
 }
 
 impl HubState {
+    fn set_sleeping(&mut self, client: ClientId, sleeping: bool) {
+        if let Some(w) = self.wakers.get_mut(&client.0) {
+            w.1 = sleeping;
+        }
+    }
+
     /// Drains the broker's events: wakes clients whose queue became non-empty. Slow consumers
     /// are reported through the drop counters ([`Broker::subscription_dropped`]).
     pub(crate) fn dispatch(&mut self) {
         while let Some(e) = self.broker.poll_event() {
             if let Event::Deliverable { client } = e {
-                if let Some(w) = self.wakers.get(&client.0) {
+                if let Some((w, true)) = self.wakers.get(&client.0) {
                     w.notify_all();
                 }
             }
@@ -364,7 +376,7 @@ fn request_on(
             return Err(RequestError::Rejected(MessagingError::Closed));
         }
         // Our own deadline in real time: the broker's is in whole milliseconds, rounded down.
-        st = hub.wait(st, waker, Some(deadline));
+        st = hub.wait(st, client, waker, Some(deadline));
         let now = hub.now_ms();
         if Instant::now() >= deadline && st.broker.next_deadline().is_some_and(|d| d <= now) {
             st.broker.handle_timeout(now);
@@ -472,7 +484,7 @@ impl Subscription {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvError::Timeout);
             }
-            st = hub.wait(st, &self.waker, deadline);
+            st = hub.wait(st, self.client, &self.waker, deadline);
         }
     }
 }

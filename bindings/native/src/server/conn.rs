@@ -184,7 +184,7 @@ fn write_loop(hub: &Hub, client: ClientId, waker: &Condvar, shared: &ConnShared,
                 if !deliveries.is_empty() || !ctrl.is_empty() {
                     break;
                 }
-                st = hub.wait(st, waker, None);
+                st = hub.wait(st, client, waker, None);
             }
         }
         // Control frames were taken after the deliveries: write the deliveries first.
