@@ -52,11 +52,20 @@ impl Db {
     }
 
     /// Opens the database in `path` with `options`.
+    ///
+    /// A folder holds either raw data or versioned data ([`crate::Kind`]); opening a
+    /// versioned folder here fails with [`Error::WrongKind`].
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
-        let path = path.as_ref().to_path_buf();
+        Db::open_kind(path.as_ref(), options, crate::Kind::Raw)
+    }
+
+    /// Opens the folder for data of `kind` (the versioned `Db` opens its raw store this way).
+    pub(crate) fn open_kind(path: &Path, options: Options, kind: crate::Kind) -> Result<Db> {
+        let path = path.to_path_buf();
         std::fs::create_dir_all(&path).map_err(|e| Error::io(&path, e))?;
         let watch = options.kv_watch.as_deref().map(crate::watch::KvWatch::new).transpose()?;
         let lock = FolderLock::acquire(&path)?;
+        crate::kind::check_or_mark(&path, kind)?;
         let config = options.store_config();
         let max_key_len = config.max_key_len;
         let durability = config.durability;

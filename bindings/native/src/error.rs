@@ -35,6 +35,16 @@ pub enum Error {
     Closed,
     /// A messaging option or call was refused (for example an invalid KV watch bucket name).
     Messaging(crate::pubsub::MessagingError),
+    /// The folder holds the other kind of data (raw keys vs versioned MVCC data; see
+    /// [`crate::Kind`]), or its `KIND` marker is unreadable. Nothing was read or written.
+    WrongKind {
+        /// The marker file.
+        path: PathBuf,
+        /// What the folder holds (`None`: the marker's contents are not recognised).
+        found: Option<crate::Kind>,
+        /// What was asked for.
+        wanted: crate::Kind,
+    },
 }
 
 /// `Result` with [`Error`].
@@ -78,6 +88,16 @@ impl fmt::Display for Error {
             Error::Store(e) => e.fmt(f),
             Error::Closed => f.write_str("the database is closed"),
             Error::Messaging(e) => e.fmt(f),
+            Error::WrongKind { path, found: Some(found), wanted } => write!(
+                f,
+                "{} says this folder holds {} data; it cannot be opened as {}",
+                path.display(),
+                found.name(),
+                wanted.name()
+            ),
+            Error::WrongKind { path, found: None, wanted } => {
+                write!(f, "{}: unrecognised contents; refusing to open the folder as {}", path.display(), wanted.name())
+            }
         }
     }
 }

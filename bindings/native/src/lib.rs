@@ -36,6 +36,7 @@ mod disk;
 mod driver;
 mod error;
 mod iter;
+mod kind;
 mod lock;
 mod options;
 mod pubsub;
@@ -56,6 +57,7 @@ pub mod raw {
 pub use error::{Error, InvalidArgument, Result, StoreError};
 pub use txn::{Txn, TxnError, TxnOptions, TxnResult};
 pub use versioned::Db;
+pub use kind::{Kind, KIND_FILE};
 pub use lock::LOCK_FILE;
 pub use options::{Durability, Options};
 pub use pubsub::{Message, MessagingError, PublishOutcome, RecvError, RequestError, Subscription, RECV_BATCH};

@@ -58,6 +58,9 @@ impl std::fmt::Debug for Db {
 
 impl Db {
     /// Opens (creating if needed) the database in folder `path` with default [`Options`].
+    ///
+    /// A folder holds either versioned or raw data ([`crate::Kind`]): opening a folder made
+    /// by [`crate::raw::Db`] or the `strata` CLI fails with [`crate::Error::WrongKind`].
     pub fn open(path: impl AsRef<Path>) -> Result<Db> {
         Db::open_with(path, Options::default())
     }
@@ -65,7 +68,7 @@ impl Db {
     /// Opens the database in `path` with `options`: recovers the store, then the timestamp
     /// oracle's durable mark.
     pub fn open_with(path: impl AsRef<Path>, options: Options) -> Result<Db> {
-        let raw = RawDb::open_with(path, options.clone())?;
+        let raw = RawDb::open_kind(path.as_ref(), options.clone(), crate::Kind::Versioned)?;
         raw.inner.shared.start_exec(ExecConfig {
             tso_window_ms: 3_000,
             block_cache_bytes: options.block_cache_bytes.min(8 << 20),

@@ -13,6 +13,28 @@ fn num(v: Option<Vec<u8>>) -> i64 {
 }
 
 #[test]
+fn a_folder_holds_one_kind_of_data() {
+    let raw_dir = tempfile::tempdir().unwrap();
+    let raw = strata::raw::Db::open(raw_dir.path()).unwrap();
+    raw.put("wombat", "raw bytes").unwrap();
+    drop(raw);
+    let err = Db::open(raw_dir.path()).unwrap_err();
+    assert!(matches!(err, strata::Error::WrongKind { wanted: strata::Kind::Versioned, .. }), "{err}");
+    assert!(err.to_string().contains("raw"), "{err}");
+    let raw = strata::raw::Db::open(raw_dir.path()).unwrap();
+    assert_eq!(raw.get("wombat").unwrap(), Some(b"raw bytes".to_vec()), "the refused open changed nothing");
+    drop(raw);
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    db.put("k", "v").unwrap();
+    drop(db);
+    let err = strata::raw::Db::open(dir.path()).unwrap_err();
+    assert!(matches!(err, strata::Error::WrongKind { wanted: strata::Kind::Raw, .. }), "{err}");
+    assert_eq!(Db::open(dir.path()).unwrap().get("k").unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
 fn single_key_writes_reads_and_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();

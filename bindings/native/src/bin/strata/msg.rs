@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use strata::client::{Client, ClientError};
 use strata::server::Server;
-use strata::Db;
+use strata::raw::Db;
 
 /// Where the client commands connect by default (NATS's port).
 const DEFAULT_SERVER: &str = "127.0.0.1:4222";
@@ -63,7 +63,7 @@ pub struct RequestArgs {
 
 pub fn serve(data: &Path, args: &ServeArgs) -> Result<ExitCode, strata::Error> {
     let db = Db::open(data)?;
-    let server = Server::start(&db, args.listen.as_str()).map_err(|e| strata::Error::Io { path: args.listen.clone().into(), source: e })?;
+    let server = Server::start_raw(&db, args.listen.as_str()).map_err(|e| strata::Error::Io { path: args.listen.clone().into(), source: e })?;
     eprintln!("strata: serving {} on {} (NATS client protocol)", data.display(), server.local_addr());
     server.wait();
     Ok(ExitCode::SUCCESS)
