@@ -191,64 +191,11 @@ fn show_delivery(d: &Delivery) -> String {
     }
 }
 
-fn run_file(path: &std::path::Path) -> (String, Vec<String>) {
-    let text = std::fs::read_to_string(path).expect("readable transcript");
-    let mut world = World::new(BrokerConfig::default());
-    let mut rewritten = String::new();
-    let mut failures = Vec::new();
-    let mut lines = text.lines().peekable();
-    while let Some(line) = lines.next() {
-        if line.trim().is_empty() && (rewritten.is_empty() || rewritten.ends_with("\n\n")) {
-            continue;
-        }
-        if line.trim().is_empty() || line.starts_with('#') {
-            rewritten += line;
-            rewritten += "\n";
-            continue;
-        }
-        let mut expected = String::new();
-        if lines.peek() == Some(&"----") {
-            lines.next();
-            for l in lines.by_ref() {
-                if l.is_empty() {
-                    break;
-                }
-                expected += l;
-                expected += "\n";
-            }
-        }
-        let actual = match world.run(line) {
-            Ok(s) if s.is_empty() => "ok\n".to_string(),
-            Ok(s) => s,
-            Err(e) => format!("error: {e}\n"),
-        };
-        if actual != expected {
-            failures.push(format!("{}: `{line}`\n--- expected\n{expected}--- actual\n{actual}", path.display()));
-        }
-        rewritten += &format!("{line}\n----\n{actual}\n");
-    }
-    (rewritten, failures)
-}
-
 #[test]
 fn golden_transcripts() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/broker");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .expect("testdata dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "txt"))
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "no transcripts");
-    let rewrite = std::env::var_os("REWRITE").is_some();
-    let mut all = Vec::new();
-    for f in files {
-        let (text, failures) = run_file(&f);
-        if rewrite {
-            std::fs::write(&f, text.trim_end().to_string() + "\n").expect("writable");
-        } else {
-            all.extend(failures);
-        }
-    }
-    assert!(all.is_empty(), "{} transcript blocks differ (REWRITE=1 to update):\n{}", all.len(), all.join("\n"));
+    strata_sim::golden::check_dir(&dir, |path| {
+        let mut world = World::new(BrokerConfig::default());
+        strata_sim::golden::run_file(path, |line| world.run(line))
+    });
 }

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod disk;
+pub mod golden;
 pub mod lincheck;
 pub mod mvcc;
 pub mod net;
