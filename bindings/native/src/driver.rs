@@ -16,9 +16,14 @@
 //!   timer (`Durability::SyncEveryMs`) and drives any I/O left over.
 //! * **Reads** take the lock only to consult the memtables and take a read view; SST blocks are
 //!   then read (shared block cache, then `pread`) without the lock.
+//! * **Streams** (a versioned `Db`): the stream engine sits in the state beside the store and
+//!   is fed its store replies and timers here (`crate::streams::side`). Lock order: this lock
+//!   and the broker hub's lock are never held together — nothing publishes into the hub while
+//!   holding this lock (acknowledgements to reply subjects go through the ack thread).
 use crate::cache::SharedCache;
 use crate::disk::{io_error, Disk};
 use crate::error::{Error, Result, StoreError};
+use crate::streams::side::StreamSide;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -61,6 +66,8 @@ pub(crate) struct State {
     exec: Option<Executor>,
     exec_replies: HashMap<CmdId, std::result::Result<Response, ExecError>>,
     exec_opened: Option<std::result::Result<(), ExecError>>,
+    /// The stream engine and its routing tables, for a versioned [`crate::Db`].
+    pub(crate) side: StreamSide,
 }
 
 type Reply1 = Option<std::result::Result<Reply, StoreError>>;
@@ -81,6 +88,7 @@ impl Shared {
             exec: None,
             exec_replies: HashMap::new(),
             exec_opened: None,
+            side: StreamSide::default(),
         };
         Shared { state: Mutex::new(state), cond: Condvar::new(), disk, cache, start: Instant::now(), durability }
     }
@@ -131,6 +139,9 @@ impl Shared {
                         }
                     }
                     Output::Reply { id, result } => {
+                        if st.side.engine.is_some() && st.side.handle_reply(Self::exec_now_ms(), &mut st.store, id, &result) {
+                            continue;
+                        }
                         st.replies.insert(id, result);
                         wake = true;
                     }
@@ -151,7 +162,11 @@ impl Shared {
                     Output::Opened(r) => st.opened = Some(r),
                 }
             }
-            if !self.absorb_exec(st, &mut wake) {
+            let more = self.absorb_exec(st, &mut wake);
+            if st.side.drain() {
+                wake = true;
+            }
+            if !more {
                 break;
             }
         }
@@ -428,10 +443,13 @@ impl Shared {
                     continue;
                 }
             }
+            if self.stream_timers(&mut st) {
+                continue;
+            }
             if st.closing && st.io.is_empty() && !st.driving {
                 return;
             }
-            st = match self.timer_wait(&st, now) {
+            st = match self.timer_wait(&mut st, now) {
                 Some(d) => self.cond.wait_timeout(st, d).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0),
                 None => self.wait(st),
             };
@@ -439,12 +457,129 @@ impl Shared {
     }
 
     /// How long the background thread may sleep before the store's timer needs it.
-    fn timer_wait(&self, st: &State, now: u64) -> Option<Duration> {
-        match (st.store.next_deadline(), self.durability) {
+    fn timer_wait(&self, st: &mut State, now: u64) -> Option<Duration> {
+        let store = match (st.store.next_deadline(), self.durability) {
             (Some(d), _) => Some(Duration::from_millis(d.saturating_sub(now).max(1))),
             // A write may create a deadline without waking this thread: look again soon.
             (None, Durability::SyncEveryMs(ms)) => Some(Duration::from_millis(ms.max(1))),
             _ => None,
+        };
+        // The stream engine's deadlines are on the wall clock; a new earlier one wakes this
+        // thread (`StreamSide::drain`).
+        let streams = st.side.engine.as_ref().and_then(|e| e.next_deadline());
+        st.side.planned = streams;
+        let streams = streams.map(|d| Duration::from_millis(d.saturating_sub(Self::exec_now_ms()).max(1)));
+        match (store, streams) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fires the stream engine's timers when due; true when it did.
+    fn stream_timers(&self, st: &mut State) -> bool {
+        let now = Self::exec_now_ms();
+        let State { store, side, .. } = st;
+        let Some(engine) = side.engine.as_mut() else { return false };
+        if engine.next_deadline().is_none_or(|d| d > now) {
+            return false;
+        }
+        engine.handle_timeout(now, store);
+        let mut none = None;
+        self.absorb(st, None, &mut none);
+        true
+    }
+
+    /// Runs `f` on the state under the lock (refused once closing), then drains the store's
+    /// and the engines' outputs.
+    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R> {
+        let mut st = self.lock();
+        if st.closing || st.background_dead {
+            return Err(Error::Closed);
+        }
+        let r = f(&mut st);
+        let mut none = None;
+        self.absorb(&mut st, None, &mut none);
+        Ok(r)
+    }
+
+    /// Waits until `ready` yields, driving I/O when it is this thread's turn. Once `deadline`
+    /// has passed, `on_deadline` runs under the lock (each time this thread wakes) and, if
+    /// `ready` still yields nothing, `None` comes back.
+    pub(crate) fn wait_for<T>(
+        &self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&mut State) -> Option<T>,
+        mut on_deadline: impl FnMut(&mut State),
+    ) -> Result<Option<T>> {
+        let mut st = self.lock();
+        let mut none = None;
+        loop {
+            if let Some(r) = ready(&mut st) {
+                if !st.io.is_empty() && !st.driving {
+                    if st.waiters > 0 {
+                        self.cond.notify_all();
+                    } else {
+                        drop(self.drive(st, None, &mut none));
+                    }
+                }
+                return Ok(Some(r));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                on_deadline(&mut st);
+                self.absorb(&mut st, None, &mut none);
+                let r = ready(&mut st);
+                if !st.io.is_empty() && !st.driving {
+                    if st.waiters > 0 {
+                        self.cond.notify_all();
+                    } else {
+                        drop(self.drive(st, None, &mut none));
+                    }
+                }
+                return Ok(r);
+            }
+            if !st.driving && !st.io.is_empty() {
+                st = self.drive(st, None, &mut none);
+                continue;
+            }
+            if (st.background_dead || st.closing) && !st.driving {
+                return Err(Error::Closed);
+            }
+            st.waiters += 1;
+            st = match deadline {
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+                    self.cond.wait_timeout(st, left).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0)
+                }
+                None => self.wait(st),
+            };
+            st.waiters -= 1;
+        }
+    }
+
+    /// Hands the captured messages to the stream engine (see `streams::capture`). Nobody waits
+    /// for these writes: the I/O they need is left to the background thread, or driven here
+    /// while a job keeps that thread busy.
+    pub(crate) fn flush_capture(&self) {
+        let mut st = self.lock();
+        if st.closing || st.background_dead {
+            return;
+        }
+        let Some(queue) = st.side.queue.clone() else { return };
+        if queue.is_empty() {
+            return;
+        }
+        let items = queue.take();
+        let now = Self::exec_now_ms();
+        let State { store, side, .. } = &mut *st;
+        side.capture(now, store, items);
+        let mut none = None;
+        self.absorb(&mut st, None, &mut none);
+        if !st.io.is_empty() && !st.driving {
+            if st.job_running && st.waiters == 0 {
+                drop(self.drive(st, None, &mut none));
+            } else {
+                self.cond.notify_all();
+            }
         }
     }
 
@@ -471,6 +606,8 @@ impl Shared {
         };
         let mut st = self.lock();
         st.closing = true;
+        // Ends the ack thread.
+        st.side.ack_out = None;
         st.jobs.clear();
         self.cond.notify_all();
         while (st.job_running && !st.background_dead) || st.driving || !st.io.is_empty() {

@@ -15,6 +15,9 @@
 //!   [`Subscription`]: blocking, timed or non-blocking receive, or an iterator),
 //!   [`Db::queue_subscribe`], [`Db::request`]; and KV watch ([`Options::kv_watch`],
 //!   [`Db::watch`]) publishing every write on `$KV.<bucket>.<key>`.
+//! * Persistent streams with durable consumers ([`Db::streams`] → [`Streams`], JetStream's
+//!   model): publishes on captured subjects are stored, acknowledged once durable; pull
+//!   consumers with acks and redelivery.
 //! * [`server::Server`] serves a `Db`'s broker over TCP with a subset of the NATS client
 //!   protocol (`strata serve`); [`client::Client`] is a small synchronous client for it (and
 //!   for `nats-server`).
@@ -41,6 +44,7 @@ mod lock;
 mod options;
 mod pubsub;
 pub mod server;
+pub mod streams;
 mod watch;
 mod txn;
 mod versioned;
@@ -64,6 +68,7 @@ pub use pubsub::{Message, MessagingError, PublishOutcome, RecvError, RequestErro
 pub use strata_engine::broker::{BrokerConfig, BrokerStats};
 pub use strata_engine::subject::SubjectError;
 pub use watch::{KvEvent, KvOp, Watch};
+pub use streams::{PubAck, Streams, StreamsError};
 pub use strata_engine::lsm::batch::Batch;
 pub use strata_engine::lsm::cache::CacheStats;
 pub use strata_engine::lsm::config::Config;

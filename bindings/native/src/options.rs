@@ -20,13 +20,15 @@ pub struct Options {
     pub kv_watch: Option<String>,
     /// Transactions of the versioned [`Db`](crate::Db): retries, backoff, lock TTL.
     pub txn: crate::txn::TxnOptions,
+    /// Limits of the streams of a versioned [`Db`](crate::Db) ([`crate::Streams`]).
+    pub streams: strata_engine::stream::StreamsConfig,
 }
 
 impl Default for Options {
     fn default() -> Self {
         let config = Config::default();
         let broker = BrokerConfig { max_subject_bytes: strata_engine::subject::MAX_SUBJECT_BYTES_LIMIT, ..BrokerConfig::default() };
-        Options { block_cache_bytes: config.block_cache_bytes, config, broker, kv_watch: None, txn: crate::txn::TxnOptions::default() }
+        Options { block_cache_bytes: config.block_cache_bytes, config, broker, kv_watch: None, txn: crate::txn::TxnOptions::default(), streams: Default::default() }
     }
 }
 

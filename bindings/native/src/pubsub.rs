@@ -22,6 +22,7 @@ use strata_engine::broker::{
 };
 pub use strata_engine::broker::{Message, PublishOutcome};
 use strata_engine::subject::SubjectError;
+use crate::streams::capture::{CaptureHook, CaptureItem};
 
 /// Messages a [`Subscription`] moves from the broker's queue to its own buffer per lock.
 pub const RECV_BATCH: usize = 128;
@@ -172,6 +173,12 @@ impl std::error::Error for RecvError {}
 pub(crate) struct Hub {
     state: Mutex<HubState>,
     start: Instant,
+    /// Where captured messages go (a versioned `Db` with streams; see `streams::capture`).
+    pub(crate) sink: std::sync::OnceLock<std::sync::Weak<crate::driver::Shared>>,
+    /// Held while the capture client's subscriptions are replaced.
+    pub(crate) capture_sync: Mutex<()>,
+    /// Numbers the publishes that wait for their capture.
+    pub(crate) capture_ids: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) struct HubState {
@@ -179,16 +186,24 @@ pub(crate) struct HubState {
     /// Each client's wake-up, and whether a thread sleeps on it (a publish signals only
     /// sleepers: a wake is a system call).
     wakers: HashMap<u64, (Arc<Condvar>, bool)>,
-    publisher: ClientId,
+    pub(crate) publisher: ClientId,
     pub(crate) closed: bool,
+    /// The streams' capture client, once streams run on this hub.
+    pub(crate) capture: Option<CaptureHook>,
 }
 
 impl Hub {
     pub(crate) fn new(config: BrokerConfig) -> Hub {
         let mut broker = Broker::new(config);
         let publisher = broker.handle_connect(0);
-        let state = HubState { broker, wakers: HashMap::new(), publisher, closed: false };
-        Hub { state: Mutex::new(state), start: Instant::now() }
+        let state = HubState { broker, wakers: HashMap::new(), publisher, closed: false, capture: None };
+        Hub {
+            state: Mutex::new(state),
+            start: Instant::now(),
+            sink: std::sync::OnceLock::new(),
+            capture_sync: Mutex::new(()),
+            capture_ids: std::sync::atomic::AtomicU64::new(0),
+        }
     }
 
     /// The broker's clock: milliseconds since the hub was made.
@@ -249,7 +264,18 @@ impl Hub {
         let client = from.unwrap_or(st.publisher);
         let out = st.broker.handle_publish(now, client, subject, reply, payload).map_err(MessagingError::from_publish)?;
         st.dispatch();
+        drop(st);
+        self.flush_capture();
         Ok(out)
+    }
+
+    /// Hands captured messages to the streams. Call after releasing the hub's lock, after
+    /// anything that may have published.
+    pub(crate) fn flush_capture(&self) {
+        let Some(sink) = self.sink.get() else { return };
+        if let Some(shared) = sink.upgrade() {
+            shared.flush_capture();
+        }
     }
 
     /// Waits on `client`'s `waker` (with the hub's lock) until woken or `deadline`.
@@ -285,11 +311,29 @@ impl HubState {
     pub(crate) fn dispatch(&mut self) {
         while let Some(e) = self.broker.poll_event() {
             if let Event::Deliverable { client } = e {
-                if let Some((w, true)) = self.wakers.get(&client.0) {
+                if self.capture.as_ref().is_some_and(|c| c.client == client) {
+                    self.drain_capture();
+                } else if let Some((w, true)) = self.wakers.get(&client.0) {
                     w.notify_all();
                 }
             }
         }
+    }
+}
+
+impl HubState {
+    /// Moves the capture client's messages into the capture queue, in broker order; returns
+    /// how many.
+    pub(crate) fn drain_capture(&mut self) -> usize {
+        let Some(hook) = self.capture.as_ref() else { return 0 };
+        let mut n = 0;
+        while let Some(d) = self.broker.poll_delivery(hook.client) {
+            if let Delivery::Message { message, .. } = d {
+                hook.queue.push(CaptureItem::from_message(message));
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -364,6 +408,11 @@ fn request_on(
         })
     })?;
     st.dispatch();
+    if st.capture.is_some() {
+        drop(st);
+        hub.flush_capture();
+        st = hub.lock();
+    }
     loop {
         match st.broker.poll_delivery(client) {
             Some(Delivery::Response { message, .. }) => return Ok(message),

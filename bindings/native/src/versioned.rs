@@ -75,6 +75,7 @@ impl Db {
             // KV watch publishes from the committing handle; nothing consumes these yet.
             applied_notifications: false,
         })?;
+        crate::streams::api::start(&raw.inner.shared, raw.hub(), options.streams)?;
         Ok(Db { raw, options: Arc::new(options.txn), salt: Arc::new(AtomicU64::new(0)) })
     }
 

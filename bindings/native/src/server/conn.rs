@@ -106,6 +106,7 @@ fn read_loop(hub: &Hub, client: ClientId, waker: &Condvar, shared: &ConnShared, 
             waker.notify_all();
         }
         drop(st);
+        hub.flush_capture();
         buf.drain(..at);
         if fatal {
             return;
