@@ -35,6 +35,20 @@ impl Kind {
         [Kind::Raw, Kind::Versioned].into_iter().find(|k| k.marker().as_bytes() == bytes)
     }
 
+    /// What the folder `dir` holds, without opening or locking it: `None` for a folder that
+    /// does not exist or holds nothing yet (a folder with store files but no marker is raw).
+    pub fn of_folder(dir: &Path) -> Result<Option<Kind>> {
+        let path = dir.join(KIND_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => Kind::parse(&bytes).map(Some).ok_or(Error::WrongKind { path, found: None, wanted: Kind::Raw }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => match dir.exists() {
+                true => Ok(has_store_files(dir)?.then_some(Kind::Raw)),
+                false => Ok(None),
+            },
+            Err(e) => Err(Error::io(&path, e)),
+        }
+    }
+
     /// A name for messages.
     pub fn name(self) -> &'static str {
         match self {

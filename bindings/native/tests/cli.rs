@@ -106,3 +106,66 @@ fn a_locked_folder_is_a_clear_error() {
     drop(db);
     assert_eq!(strata(dir.path(), &["get", "k"]).status.code(), Some(1)); // now just "not found"
 }
+
+#[test]
+fn stream_and_consumer_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let ok = |args: &[&str]| {
+        let o = strata(d, args);
+        assert!(o.status.success(), "strata {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+        stdout(&o)
+    };
+    let info = ok(&["stream", "add", "ORDERS", "orders.>", "--max-msgs", "100"]);
+    assert!(info.contains("stream ORDERS") && info.contains("orders.>") && info.contains("max_msgs 100"), "{info}");
+    assert_eq!(ok(&["stream", "pub", "orders.eu", "first"]), "stored in ORDERS as #1\n");
+    assert_eq!(ok(&["stream", "pub", "orders.us", "second", "--id", "m2"]), "stored in ORDERS as #2\n");
+    assert_eq!(ok(&["stream", "pub", "orders.us", "second", "--id", "m2"]), "stored in ORDERS as #2 (duplicate)\n");
+    assert_eq!(ok(&["stream", "pub", "orders.eu", "third"]), "stored in ORDERS as #3\n");
+    assert_eq!(ok(&["stream", "ls"]), "ORDERS  orders.>  3 messages, 43 bytes, last seq 3\n");
+    assert_eq!(ok(&["stream", "get", "ORDERS", "2"]), "[#2] orders.us (id m2): second\n");
+    assert_eq!(ok(&["stream", "get", "ORDERS", "--last", "orders.eu"]), "[#3] orders.eu: third\n");
+    assert_eq!(strata(d, &["stream", "get", "ORDERS", "9"]).status.code(), Some(1));
+    assert!(ok(&["stream", "info", "ORDERS"]).contains("messages      3"));
+
+    let c = ok(&["consumer", "add", "ORDERS", "work", "--ack-wait", "60000"]);
+    assert!(c.contains("consumer work") && c.contains("pending 3"), "{c}");
+    assert_eq!(ok(&["consumer", "next", "ORDERS", "work", "--count", "2"]), "[#1] orders.eu: first\n[#2] orders.us (id m2): second\n");
+    // Delivery state is durable across processes: #1 and #2 await their acks.
+    assert!(ok(&["consumer", "info", "ORDERS", "work"]).contains("ack pending 2"));
+    ok(&["consumer", "ack", "ORDERS", "work", "1"]);
+    ok(&["consumer", "ack", "ORDERS", "work", "2", "--nak"]);
+    assert_eq!(ok(&["consumer", "next", "ORDERS", "work", "--count", "5", "--timeout", "100", "--ack"]), "[#2] orders.us (id m2): second (delivery 2)\n[#3] orders.eu: third\n");
+    let none = strata(d, &["consumer", "next", "ORDERS", "work", "--timeout", "50"]);
+    assert_eq!(none.status.code(), Some(1));
+    assert_eq!(ok(&["consumer", "ls", "ORDERS"]), "work\n");
+    let bad = strata(d, &["consumer", "ack", "ORDERS", "work", "1"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not awaiting acknowledgement"), "{}", String::from_utf8_lossy(&bad.stderr));
+
+    assert_eq!(ok(&["stream", "purge", "ORDERS", "--subject", "orders.us"]), "purged 1 messages\n");
+    assert_eq!(ok(&["stream", "purge", "ORDERS"]), "purged 2 messages\n");
+
+    // Bad input: clear errors, no panics.
+    for args in [
+        &["stream", "add", "bad name", "x"][..],
+        &["stream", "add", "OTHER", "orders.eu"],
+        &["stream", "pub", "nowhere", "x"],
+        &["stream", "info", "NOPE"],
+        &["consumer", "add", "ORDERS", "c2", "--deliver", "sometimes"],
+    ] {
+        let o = strata(d, args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("error") && !err.contains("panicked"), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn stream_commands_refuse_a_raw_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(strata(dir.path(), &["put", "k", "v"]).status.success());
+    let o = strata(dir.path(), &["stream", "ls"]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("raw"), "{}", String::from_utf8_lossy(&o.stderr));
+}

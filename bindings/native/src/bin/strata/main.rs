@@ -6,6 +6,7 @@ mod fmt;
 mod load;
 mod msg;
 mod shell;
+mod stream;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -89,6 +90,12 @@ enum Command {
     Pub(msg::PubArgs),
     /// Connect to a server, send a request and print the reply.
     Request(msg::RequestArgs),
+    /// Streams: add, info, ls, get, purge, pub, rm (a versioned folder).
+    #[command(subcommand)]
+    Stream(stream::StreamCmd),
+    /// Durable consumers of a stream: add, next, ack, info, ls, rm.
+    #[command(subcommand)]
+    Consumer(stream::ConsumerCmd),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +119,11 @@ fn run(cli: Cli) -> Result<ExitCode, strata::Error> {
         Command::Request(args) => return Ok(msg::request(args)),
         _ => {}
     }
+    let command = match command {
+        Command::Stream(cmd) => return stream::stream(&cli.data, cmd),
+        Command::Consumer(cmd) => return stream::consumer(&cli.data, cmd),
+        other => other,
+    };
     let db = Db::open(&cli.data)?;
     let code = match command {
         Command::Shell => {
@@ -161,7 +173,13 @@ fn run(cli: Cli) -> Result<ExitCode, strata::Error> {
             print!("{}", fmt::stats(&db.stats()));
             ExitCode::SUCCESS
         }
-        Command::Load(_) | Command::Serve(_) | Command::Sub(_) | Command::Pub(_) | Command::Request(_) => ExitCode::SUCCESS,
+        Command::Load(_)
+        | Command::Serve(_)
+        | Command::Sub(_)
+        | Command::Pub(_)
+        | Command::Request(_)
+        | Command::Stream(_)
+        | Command::Consumer(_) => ExitCode::SUCCESS,
     };
     db.close()?;
     Ok(code)

@@ -61,9 +61,23 @@ pub struct RequestArgs {
     server: String,
 }
 
+/// Serves the folder by its kind: a versioned folder (made by `strata stream`/`consumer` or an
+/// embedded `strata::Db`) with its streams, which capture publishes on their subjects; a raw or
+/// new one as raw data, like the other commands.
 pub fn serve(data: &Path, args: &ServeArgs) -> Result<ExitCode, strata::Error> {
-    let db = Db::open(data)?;
-    let server = Server::start_raw(&db, args.listen.as_str()).map_err(|e| strata::Error::Io { path: args.listen.clone().into(), source: e })?;
+    let io = |e| strata::Error::Io { path: args.listen.clone().into(), source: e };
+    let (server, _db) = match strata::Kind::of_folder(data)? {
+        Some(strata::Kind::Versioned) => {
+            let db = strata::Db::open(data)?;
+            let names = db.streams().names()?;
+            eprintln!("strata: streams: {}", if names.is_empty() { "(none)".to_string() } else { names.join(", ") });
+            (Server::start(&db, args.listen.as_str()).map_err(io)?, Some(db))
+        }
+        _ => {
+            let db = Db::open(data)?;
+            (Server::start_raw(&db, args.listen.as_str()).map_err(io)?, None)
+        }
+    };
     eprintln!("strata: serving {} on {} (NATS client protocol)", data.display(), server.local_addr());
     server.wait();
     Ok(ExitCode::SUCCESS)
