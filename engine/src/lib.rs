@@ -98,6 +98,7 @@ extern crate alloc;
 pub mod broker;
 pub mod lsm;
 pub mod mvcc;
+pub mod node;
 pub mod stream;
 pub mod subject;
 pub mod wire;

@@ -1,0 +1,165 @@
+//! Unit tests of apply: the write ops, commit timestamps, sessions, determinism, recovery.
+use super::apply::AppliedWrite;
+use super::state::{ApplyState, APPLY_STATE_KEY};
+use super::testing::{put, write_entry, Files, Rig};
+use super::wire::{ClientError, ClientId, ClientReply, Epoch, WriteOp};
+use super::command::{LogCommand, WriteCommand};
+use crate::mvcc::Ts;
+use alloc::vec;
+use alloc::vec::Vec;
+use strata_raft::{Bytes, Entry, EntryKind, Index, Term};
+
+fn result_of(rig: &Rig, index: u64) -> Result<ClientReply, ClientError> {
+    let (_, w) = rig.applied.iter().find(|(i, _)| i.0 == index).expect("applied");
+    w.as_ref().expect("a write").result.clone()
+}
+
+fn cas(key: &[u8], expected: Option<&[u8]>, new: Option<&[u8]>) -> WriteOp {
+    WriteOp::Cas { key: key.to_vec(), expected: expected.map(<[u8]>::to_vec), new: new.map(<[u8]>::to_vec) }
+}
+
+#[test]
+fn put_delete_and_cas_on_value_and_absence() {
+    let mut rig = Rig::open(Files::new());
+    rig.apply(vec![
+        write_entry(1, 10, 1, 1, put(b"k", b"v1")),
+        write_entry(2, 10, 1, 2, cas(b"k", None, Some(b"x"))),
+        write_entry(3, 10, 1, 3, cas(b"k", Some(b"v1"), Some(b"v2"))),
+        write_entry(4, 10, 1, 4, cas(b"fresh", None, Some(b"new"))),
+        write_entry(5, 10, 1, 5, WriteOp::Delete { key: b"k".to_vec() }),
+        write_entry(6, 10, 1, 6, cas(b"k", None, Some(b"again"))),
+        write_entry(7, 10, 1, 7, cas(b"fresh", Some(b"new"), None)),
+    ]);
+    let t = |logical| Ts::compose(10, logical).0;
+    assert_eq!(result_of(&rig, 1), Ok(ClientReply::Written { revision: t(0) }));
+    assert_eq!(result_of(&rig, 2), Ok(ClientReply::Swapped { swapped: false, revision: t(0) }));
+    assert_eq!(result_of(&rig, 3), Ok(ClientReply::Swapped { swapped: true, revision: t(2) }));
+    assert_eq!(result_of(&rig, 4), Ok(ClientReply::Swapped { swapped: true, revision: t(3) }));
+    assert_eq!(result_of(&rig, 5), Ok(ClientReply::Written { revision: t(4) }));
+    assert_eq!(result_of(&rig, 6), Ok(ClientReply::Swapped { swapped: true, revision: t(5) }));
+    assert_eq!(result_of(&rig, 7), Ok(ClientReply::Swapped { swapped: true, revision: t(6) }));
+    assert_eq!(rig.get(b"k"), Some(b"again".to_vec()));
+    assert_eq!(rig.get(b"fresh"), None);
+    assert_eq!(rig.applier.applied(), Index(7));
+    assert_eq!(rig.applier.last_ts(), Ts(t(6)));
+}
+
+#[test]
+fn commit_ts_follows_the_leaders_clock_and_never_goes_back() {
+    let mut rig = Rig::open(Files::new());
+    // The clock jumps forward, then back (a new leader with a slower clock).
+    rig.apply(vec![
+        write_entry(1, 100, 1, 1, put(b"a", b"1")),
+        write_entry(2, 500, 1, 2, put(b"a", b"2")),
+        write_entry(3, 200, 1, 3, put(b"a", b"3")),
+    ]);
+    assert_eq!(result_of(&rig, 1), Ok(ClientReply::Written { revision: Ts::compose(100, 0).0 }));
+    assert_eq!(result_of(&rig, 2), Ok(ClientReply::Written { revision: Ts::compose(500, 0).0 }));
+    assert_eq!(result_of(&rig, 3), Ok(ClientReply::Written { revision: Ts::compose(500, 1).0 }));
+}
+
+#[test]
+fn a_retried_write_applies_at_most_once() {
+    let mut rig = Rig::open(Files::new());
+    rig.apply(vec![
+        write_entry(1, 10, 7, 1, cas(b"k", None, Some(b"first"))),
+        // The same write again (a client retry proposed by a new leader): the recorded answer.
+        write_entry(2, 11, 7, 1, cas(b"k", None, Some(b"first"))),
+        // Another client's write in between, then the retry once more.
+        write_entry(3, 12, 8, 1, put(b"k", b"other")),
+        write_entry(4, 13, 7, 1, cas(b"k", None, Some(b"first"))),
+        write_entry(5, 14, 7, 2, put(b"j", b"x")),
+        // An old duplicate after the session moved on.
+        write_entry(6, 15, 7, 1, cas(b"k", None, Some(b"first"))),
+    ]);
+    let first = Ok(ClientReply::Swapped { swapped: true, revision: Ts::compose(10, 0).0 });
+    assert_eq!(result_of(&rig, 1), first);
+    assert_eq!(result_of(&rig, 2), first);
+    assert_eq!(result_of(&rig, 4), first);
+    assert_eq!(result_of(&rig, 6), Err(ClientError::SessionStale { last_seq: 2 }));
+    assert_eq!(rig.get(b"k"), Some(b"other".to_vec()));
+    assert_eq!(rig.applier.stats().deduplicated, 2);
+    // Nothing written by the duplicates: the commit ts moved only for entries 1, 3 and 5.
+    assert_eq!(rig.applier.last_ts(), Ts::compose(14, 0));
+    let w = rig.applied.iter().find(|(i, _)| i.0 == 2).and_then(|(_, w)| w.clone());
+    assert_eq!(w, Some(AppliedWrite { client: ClientId(7), seq: 1, result: first }));
+}
+
+#[test]
+fn other_entries_apply_as_no_ops() {
+    let mut rig = Rig::open(Files::new());
+    let noop = Entry { term: Term(2), index: Index(1), kind: EntryKind::Normal, data: Bytes::new() };
+    let garbage = Entry { term: Term(2), index: Index(2), kind: EntryKind::Normal, data: Bytes::from_static(b"\xff\xff\xff") };
+    let wrong_epoch = LogCommand::Write(WriteCommand {
+        epoch: Epoch { conf_ver: 9, version: 9 },
+        clock_ms: 5,
+        client: ClientId(1),
+        seq: 1,
+        op: put(b"k", b"v"),
+    });
+    let wrong_epoch = Entry { term: Term(2), index: Index(3), kind: EntryKind::Normal, data: Bytes::from(wrong_epoch.encode()) };
+    rig.apply(vec![noop, garbage, wrong_epoch]);
+    assert_eq!(rig.applied.len(), 3);
+    assert_eq!(rig.applied[0], (Index(1), None));
+    assert_eq!(rig.applied[1], (Index(2), None));
+    assert_eq!(result_of(&rig, 3), Err(ClientError::EpochMismatch { current: Epoch::INITIAL }));
+    assert_eq!(rig.get(b"k"), None);
+    assert!(rig.dump().is_empty(), "no-ops wrote nothing");
+    // Replays of applied entries are skipped.
+    rig.apply(vec![write_entry(3, 5, 1, 1, put(b"k", b"v"))]);
+    assert_eq!(rig.applied.len(), 3);
+}
+
+fn workload(n: u64) -> Vec<Entry> {
+    (1..=n)
+        .map(|i| {
+            let key = [b'a' + (i % 7) as u8];
+            let op = match i % 4 {
+                0 => put(&key, &i.to_be_bytes()),
+                1 => cas(&key, None, Some(b"fresh")),
+                2 => cas(&key, Some(b"fresh"), Some(&[i as u8; 40])),
+                _ => WriteOp::Delete { key: key.to_vec() },
+            };
+            write_entry(i, 1000 + i / 3, i % 5, i / 5 + 1, op)
+        })
+        .collect()
+}
+
+#[test]
+fn replicas_applying_the_same_entries_write_the_same_data() {
+    let entries = workload(400);
+    let mut a = Rig::open(Files::new());
+    a.apply(entries.clone());
+    // The other replica flushes in the middle, so its writes read SST blocks.
+    let mut b = Rig::open(Files::new());
+    b.apply(entries[..150].to_vec());
+    b.flush();
+    b.apply(entries[150..].to_vec());
+    assert!(b.block_reads > 0, "the second replica read blocks");
+    assert_eq!(a.dump(), b.dump());
+    let replies = |r: &Rig| r.applied.iter().map(|(_, w)| w.clone()).collect::<Vec<_>>();
+    assert_eq!(replies(&a), replies(&b));
+}
+
+#[test]
+fn recovery_reads_the_apply_state_back_and_skips_what_is_stored() {
+    let entries = workload(60);
+    let mut a = Rig::open(Files::new());
+    a.apply(entries[..40].to_vec());
+    a.flush();
+    let stored = ApplyState { index: 40, last_ts: a.applier.last_ts().0 };
+    assert_eq!(a.applier.state(), stored);
+    let before = a.dump();
+    // Reopen from the flushed files: the apply state comes back, and a replay from the
+    // start of the log changes nothing it already holds.
+    let mut b = Rig::open(a.files.clone());
+    assert_eq!(b.applier.state(), stored);
+    assert_eq!(b.applier.applied(), Index(40));
+    b.apply(entries[..40].to_vec());
+    assert!(b.applied.is_empty());
+    assert_eq!(b.dump(), before);
+    b.apply(entries[40..].to_vec());
+    a.apply(entries[40..].to_vec());
+    assert_eq!(a.dump(), b.dump());
+    assert!(a.dump().iter().any(|(k, _)| k == APPLY_STATE_KEY));
+}

@@ -1,0 +1,24 @@
+//! The replicated node: the store behind Raft, as one deterministic state machine.
+//!
+//! A region of the key space (today one region, id 1, spanning every key) is served by a Raft
+//! group; each replica of the group applies the same committed entries to its own LSM store.
+//! This module holds the pieces, each a pure state machine or a pure function:
+//!
+//! * [`wire`] — what clients and peers send: requests and replies, peer messages, with region
+//!   id and epoch; typed errors (`NotLeader { leader }`, `RegionNotFound`, `EpochMismatch`).
+//! * [`command`] — the data of a log entry ([`command::LogCommand`]), with the leader's clock.
+//! * [`state`] — the node's records in the store (namespace `n`): the apply state and the
+//!   client session table.
+//! * [`apply`] — committed entries become MVCC one-phase commits, deterministically, one
+//!   entry at a time; sessions make a retried write apply at most once.
+//!
+//! Design notes and the recovery contract are in `docs/node.md`.
+pub mod apply;
+pub mod command;
+pub mod state;
+pub mod wire;
+
+#[cfg(test)]
+mod apply_tests;
+#[cfg(test)]
+pub(crate) mod testing;
