@@ -152,6 +152,8 @@ pub struct ApplyStats {
 
 #[derive(Debug)]
 enum Phase {
+    /// Created, waiting for the store to open.
+    Closed,
     Recovering(ReqId),
     Ready,
     Failed(ApplyError),
@@ -213,17 +215,31 @@ impl core::fmt::Debug for Applier {
 impl Applier {
     /// Starts over an open `store`: reads the apply state back first ([`ApplyOutput::Recovered`]).
     pub fn open(config: ApplyConfig, now_ms: u64, store: &mut Store) -> Applier {
-        let rid = store.submit(now_ms, Request::Get { key: APPLY_STATE_KEY.to_vec(), snapshot: None });
+        let mut a = Applier::new(config);
+        a.start_recovery(now_ms, store);
+        a
+    }
+
+    /// An applier that waits for its store to open: call [`Applier::start_recovery`] then.
+    pub fn new(config: ApplyConfig) -> Applier {
         Applier {
             cache: RefCell::new(BlockCache::new(config.block_cache_bytes)),
             config,
-            phase: Phase::Recovering(rid),
+            phase: Phase::Closed,
             state: ApplyState::default(),
             applied: Index(0),
             queue: VecDeque::new(),
             current: None,
             outputs: VecDeque::new(),
             stats: ApplyStats::default(),
+        }
+    }
+
+    /// Reads the apply state back from the (now open) store; ignored unless just created.
+    pub fn start_recovery(&mut self, now_ms: u64, store: &mut Store) {
+        if matches!(self.phase, Phase::Closed) {
+            let rid = store.submit(now_ms, Request::Get { key: APPLY_STATE_KEY.to_vec(), snapshot: None });
+            self.phase = Phase::Recovering(rid);
         }
     }
 
