@@ -120,6 +120,7 @@ impl World {
             Some(Ok(Response::Ttl(t))) => format!("ttl {t} ms"),
             Some(Ok(Response::Gc { resume_from })) => format!("gc done (resume {resume_from:?})"),
             Some(Ok(Response::Timestamp(ts))) => self.name(ts),
+            Some(Ok(other)) => format!("{other:?}"),
         }
     }
 

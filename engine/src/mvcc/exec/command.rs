@@ -5,9 +5,11 @@
 //! answers something new) one [`Response`] variant: the executor's latching, reruns on
 //! `Pending`, write submission and applied notifications are the same for every command.
 use crate::lsm::batch::Batch;
-use crate::mvcc::error::MvccError;
+use crate::mvcc::error::EtcdError;
+use crate::mvcc::record::Lock;
+use super::etcd::{EtcdCommand, EtcdResponse};
 use crate::mvcc::read::{self, KeyValue};
-use crate::mvcc::reader::SnapshotReader;
+use crate::mvcc::reader::{RawReader, SnapshotReader};
 use crate::mvcc::txn::{self, PrewriteRequest, TxnStatus};
 use crate::mvcc::Ts;
 use alloc::vec;
@@ -108,6 +110,19 @@ pub enum Command {
     },
     /// A fresh timestamp from the oracle. Answers [`Response::Timestamp`].
     Timestamp,
+    /// Every lock in `[from, upper)`, at most `limit` (lock resolution in the background).
+    /// Answers [`Response::Locks`].
+    ScanLocks {
+        /// Lower bound.
+        from: Vec<u8>,
+        /// Upper bound (exclusive), or the end.
+        upper: Option<Vec<u8>>,
+        /// At most this many locks.
+        limit: usize,
+    },
+    /// One of etcd's commands (revisions, compaction, leases, compare-and-swap). Answers
+    /// [`Response::Etcd`].
+    Etcd(EtcdCommand),
 }
 
 /// A successful answer.
@@ -135,6 +150,10 @@ pub enum Response {
     },
     /// A timestamp.
     Timestamp(Ts),
+    /// Locks scanned: `(user key, lock)`.
+    Locks(Vec<(Vec<u8>, Lock)>),
+    /// An etcd command's answer.
+    Etcd(EtcdResponse),
 }
 
 /// What a command reads and writes, for ordering it against others.
@@ -176,7 +195,8 @@ impl Command {
             Command::CheckTxnStatus { primary, .. } | Command::TxnHeartbeat { primary, .. } => {
                 Footprint::Write(vec![primary.clone()])
             }
-            Command::Gc { .. } | Command::Timestamp => Footprint::Free,
+            Command::Gc { .. } | Command::Timestamp | Command::ScanLocks { .. } => Footprint::Free,
+            Command::Etcd(c) => c.footprint(),
         }
     }
 
@@ -185,6 +205,7 @@ impl Command {
         match self {
             Command::Get { read_ts, .. } => *read_ts == Ts::ZERO,
             Command::OnePc(_) | Command::Timestamp => true,
+            Command::Etcd(c) => c.needs_ts(),
             _ => false,
         }
     }
@@ -203,7 +224,7 @@ impl Command {
     }
 
     /// Runs the pure command: its answer and the batch to apply (empty: nothing to write).
-    pub fn run(&self, r: &impl SnapshotReader, ctx: RunContext) -> Result<(Response, Batch), MvccError> {
+    pub fn run<R: SnapshotReader + RawReader>(&self, r: &R, ctx: RunContext) -> Result<(Response, Batch), EtcdError> {
         let done = |b: Batch| Ok((Response::Done, b));
         match self {
             Command::Get { key, read_ts } => {
@@ -242,6 +263,10 @@ impl Command {
                 Ok((Response::Gc { resume_from: out.resume_from }, out.batch))
             }
             Command::Timestamp => Ok((Response::Timestamp(ctx.ts), Batch::new())),
+            Command::ScanLocks { from, upper, limit } => {
+                Ok((Response::Locks(r.scan_locks(from, upper.as_deref(), *limit)?), Batch::new()))
+            }
+            Command::Etcd(c) => c.run(r, ctx).map(|(resp, b)| (Response::Etcd(resp), b)),
         }
     }
 }

@@ -48,7 +48,9 @@
 //! its config and its inputs, so a simulated run replays exactly.
 pub mod applied;
 pub mod command;
+pub mod etcd;
 mod latch;
+mod resolved;
 pub mod snapshot;
 
 use crate::lsm::batch::Batch;
@@ -58,7 +60,7 @@ use crate::lsm::io::FileName;
 use crate::lsm::sstable::{Block, BlockHandle};
 use crate::lsm::store::{Reply, ReqId, Request, Store};
 use crate::lsm::version::Version;
-use crate::mvcc::error::{MvccError, ReadError};
+use crate::mvcc::error::{EtcdError, MvccError, ReadError};
 use crate::mvcc::tso::{Tso, TsoError};
 use crate::mvcc::Ts;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -101,6 +103,8 @@ impl Default for ExecConfig {
 pub enum ExecError {
     /// The pure command refused (a conflict, a lock, a missing transaction, ...).
     Mvcc(MvccError),
+    /// An etcd command refused (`Compacted`, a missing lease, an invalid request, ...).
+    Etcd(EtcdError),
     /// The store failed the write or a block read.
     Store(StoreError),
     /// The timestamp space (or the time input) is out of range.
@@ -122,6 +126,7 @@ impl core::fmt::Display for ExecError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             ExecError::Mvcc(e) => e.fmt(f),
+            ExecError::Etcd(e) => e.fmt(f),
             ExecError::Store(e) => e.fmt(f),
             ExecError::TsoOutOfRange => f.write_str("timestamp out of range"),
             ExecError::BadTsoMark { len } => write!(f, "stored timestamp mark has {len} bytes, not 8"),
@@ -191,6 +196,8 @@ struct InFlight {
     id: CmdId,
     response: Response,
     applied: Vec<Applied>,
+    /// The batch's lock deletes, for the lock tracker once it is applied.
+    lock_deletes: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -223,6 +230,7 @@ pub struct Executor {
     outputs: VecDeque<ExecOutput>,
     cache: RefCell<BlockCache>,
     stats: ExecStats,
+    locks: resolved::LockTracker,
 }
 
 impl core::fmt::Debug for Executor {
@@ -256,6 +264,7 @@ impl Executor {
             outputs: VecDeque::new(),
             cache: RefCell::new(BlockCache::new(config.block_cache_bytes)),
             stats: ExecStats::default(),
+            locks: resolved::LockTracker::default(),
             config,
         }
     }
@@ -319,6 +328,7 @@ impl Executor {
             match result {
                 Ok(_) => {
                     self.stats.batches += 1;
+                    self.locks.applied(&w.lock_deletes);
                     self.outputs.extend(w.applied.into_iter().map(ExecOutput::Applied));
                     self.finish(w.id, Ok(w.response));
                 }
@@ -354,6 +364,38 @@ impl Executor {
             }
         }
         self.drive(now_ms, store);
+    }
+
+    /// The resolved ts (see [`resolved`]): every commit below it is applied, and every later
+    /// one will be reported by [`ExecOutput::Applied`] (with notifications on). Exact only
+    /// after [`Executor::seed_locks`] was given the locks the store held at start.
+    pub fn resolved_ts(&self) -> Ts {
+        let mut r = self.tso.last().next();
+        if let Some(t) = self.locks.oldest() {
+            r = r.min(t);
+        }
+        for w in self.writes.values() {
+            if let Some(a) = w.applied.first() {
+                r = r.min(a.commit_ts);
+            }
+        }
+        r
+    }
+
+    /// The start ts of the oldest lock the executor knows of (GC's safe point stays below it).
+    pub fn oldest_lock_ts(&self) -> Option<Ts> {
+        self.locks.oldest()
+    }
+
+    /// Live locks tracked.
+    pub fn tracked_locks(&self) -> usize {
+        self.locks.len()
+    }
+
+    /// Adds the locks the store held before this executor wrote anything (the answer of a
+    /// `Command::ScanLocks` over the whole key space, run before any writing command).
+    pub fn seed_locks(&mut self, locks: &[(Vec<u8>, crate::mvcc::record::Lock)]) {
+        self.locks.seed(locks);
     }
 
     /// Panics when an internal invariant is broken (tests call it after every step).
@@ -521,13 +563,14 @@ impl Executor {
             let ctx = RunContext { now_ms: clock_ms, ts };
             let notify = self.config.applied_notifications;
             let result = a.cmd.run(&snap, ctx).and_then(|(resp, batch)| {
-                let applied = if notify { applied::extract(&snap, &batch).map_err(MvccError::Read)? } else { Vec::new() };
+                let applied = if notify { applied::extract(&snap, &batch)? } else { Vec::new() };
                 Ok((resp, batch, applied))
             });
             match result {
                 Ok((resp, batch, applied)) => Outcome::Write(resp, batch, applied),
-                Err(MvccError::Read(ReadError::Pending)) => Outcome::Need(snap.needed(), snap.view().version.clone()),
-                Err(e) => Outcome::Fail(ExecError::Mvcc(e)),
+                Err(EtcdError::Mvcc(MvccError::Read(ReadError::Pending))) => Outcome::Need(snap.needed(), snap.view().version.clone()),
+                Err(EtcdError::Mvcc(e)) => Outcome::Fail(ExecError::Mvcc(e)),
+                Err(e) => Outcome::Fail(ExecError::Etcd(e)),
             }
         };
         match outcome {
@@ -535,8 +578,9 @@ impl Executor {
                 if batch.is_empty() {
                     self.finish(id, Ok(resp));
                 } else {
+                    let lock_deletes = self.locks.submitted(&batch);
                     let rid = store.submit(now_ms, Request::Write(batch));
-                    self.writes.insert(rid, InFlight { id, response: resp, applied });
+                    self.writes.insert(rid, InFlight { id, response: resp, applied, lock_deletes });
                 }
             }
             Outcome::Need(Some(need), view) => {
