@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     /// Signalled when replies arrive, the driver role frees up, jobs or I/O are queued, or the
     /// database closes. Everybody waits on it and re-checks their own condition.
     cond: Condvar,
+    /// Signalled when watchers have new responses (or the database closes).
+    pub(crate) watch_cond: Condvar,
     pub(crate) disk: Disk,
     pub(crate) cache: SharedCache,
     start: Instant,
@@ -63,7 +65,9 @@ pub(crate) struct State {
     /// callers get `Error::Closed` rather than wait forever.
     background_dead: bool,
     /// The MVCC executor, for a versioned [`crate::Db`] (a raw one has none).
-    exec: Option<Executor>,
+    pub(crate) exec: Option<Executor>,
+    /// The revision watch hub, while a versioned `Db` has watchers (`crate::revwatch`).
+    pub(crate) watch: Option<crate::revwatch::HubState>,
     exec_replies: HashMap<CmdId, std::result::Result<Response, ExecError>>,
     exec_opened: Option<std::result::Result<(), ExecError>>,
     /// The stream engine and its routing tables, for a versioned [`crate::Db`].
@@ -86,11 +90,12 @@ impl Shared {
             job_running: false,
             background_dead: false,
             exec: None,
+            watch: None,
             exec_replies: HashMap::new(),
             exec_opened: None,
             side: StreamSide::default(),
         };
-        Shared { state: Mutex::new(state), cond: Condvar::new(), disk, cache, start: Instant::now(), durability }
+        Shared { state: Mutex::new(state), cond: Condvar::new(), watch_cond: Condvar::new(), disk, cache, start: Instant::now(), durability }
     }
 
     /// The store's clock: milliseconds since open.
@@ -170,6 +175,9 @@ impl Shared {
                 break;
             }
         }
+        if st.watch.is_some() {
+            self.advance_watch(st);
+        }
         if wake {
             self.cond.notify_all();
         }
@@ -178,7 +186,7 @@ impl Shared {
     /// Drains the executor's outputs; true when that gave the store new outputs to drain.
     /// Block reads are served here, under the lock (from the shared cache, else `pread`).
     fn absorb_exec(&self, st: &mut State, wake: &mut bool) -> bool {
-        let State { store, exec, exec_replies, exec_opened, waiters, .. } = st;
+        let State { store, exec, exec_replies, exec_opened, waiters, watch, .. } = st;
         let Some(exec) = exec.as_mut() else { return false };
         // Only callers waiting for a reply care (the background thread does not): with none
         // waiting, a wake-up is a wasted context switch per command.
@@ -198,8 +206,12 @@ impl Shared {
                     exec_replies.insert(id, result);
                     *wake |= someone_waits;
                 }
-                // No watch hub yet: applied notifications are dropped.
-                ExecOutput::Applied(_) => {}
+                // Without watchers, applied notifications are dropped.
+                ExecOutput::Applied(a) => {
+                    if let Some(w) = watch.as_mut() {
+                        w.applied(&a);
+                    }
+                }
                 ExecOutput::Recovered(r) => {
                     *exec_opened = Some(r.map(|_| ()));
                     *wake |= someone_waits;
@@ -241,6 +253,18 @@ impl Shared {
             st.waiters += 1;
             st = self.wait(st);
             st.waiters -= 1;
+        }
+    }
+
+    /// The start ts of the oldest lock the executor tracks.
+    pub(crate) fn oldest_lock_ts(&self) -> Option<strata_engine::mvcc::Ts> {
+        self.lock().exec.as_ref().and_then(Executor::oldest_lock_ts)
+    }
+
+    /// Hands the executor the locks the store held at open (for its resolved ts).
+    pub(crate) fn seed_locks(&self, locks: &[(Vec<u8>, strata_engine::mvcc::record::Lock)]) {
+        if let Some(e) = self.lock().exec.as_mut() {
+            e.seed_locks(locks);
         }
     }
 
@@ -610,6 +634,7 @@ impl Shared {
         st.side.ack_out = None;
         st.jobs.clear();
         self.cond.notify_all();
+        self.watch_cond.notify_all();
         while (st.job_running && !st.background_dead) || st.driving || !st.io.is_empty() {
             if !st.driving && !st.io.is_empty() {
                 let mut none = None;

@@ -48,6 +48,9 @@ pub mod streams;
 mod watch;
 mod txn;
 mod versioned;
+mod etcd;
+mod maint;
+mod revwatch;
 
 /// The unversioned LSM store: raw keys and values, no timestamps, no transactions — the
 /// fastest path, used by tools and benchmarks. Its [`raw::Db`] has ordered iterators and
@@ -69,6 +72,8 @@ pub use strata_engine::broker::{BrokerConfig, BrokerStats};
 pub use strata_engine::subject::SubjectError;
 pub use watch::{KvEvent, KvOp, Watch};
 pub use streams::{PubAck, Streams, StreamsError};
+pub use etcd::{CasOutcome, CasTxn, Cmp, Compare, HistoryEntry, KeyValue, Op, OpResult};
+pub use revwatch::{Event, EventKind, WatchBatch, WatchError, Watcher, WATCH_BUFFER_EVENTS};
 pub use strata_engine::lsm::batch::Batch;
 pub use strata_engine::lsm::cache::CacheStats;
 pub use strata_engine::lsm::config::Config;

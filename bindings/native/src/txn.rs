@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Bound;
 use std::time::Duration;
-use strata_engine::mvcc::error::LockInfo;
+use strata_engine::mvcc::error::{EtcdError, LockInfo};
 use strata_engine::mvcc::exec::command::{Command, Response};
 use strata_engine::mvcc::exec::ExecError;
 use strata_engine::mvcc::txn::{Mutation, PrewriteRequest, TxnStatus};
@@ -49,6 +49,29 @@ pub enum TxnError {
     Finished,
     /// The database failed (closed, I/O error, invalid argument, corrupt data).
     Db(Error),
+    /// The revision asked for is below the compaction mark: its history is gone (etcd's
+    /// `ErrCompacted`).
+    Compacted {
+        /// The revision asked for.
+        requested: u64,
+        /// The compaction mark: reads at or above it work.
+        compacted: u64,
+    },
+    /// A compaction above the current revision.
+    FutureRevision {
+        /// The revision asked for.
+        requested: u64,
+        /// The current revision.
+        current: u64,
+    },
+    /// No lease with this id (never granted, revoked or expired).
+    LeaseNotFound(u64),
+    /// A lease id already in use.
+    LeaseExists(u64),
+    /// A keep-alive after the lease's deadline (it is being expired).
+    LeaseExpired(u64),
+    /// The request is malformed (a key written twice in a CAS branch, revision 0, ...).
+    Invalid(String),
 }
 
 /// `Result` with [`TxnError`].
@@ -68,6 +91,15 @@ impl TxnError {
             ExecError::Mvcc(MvccError::KeyIsLocked(info)) => TxnError::Locked { key: info.key, lock_ts: info.lock.start_ts.0 },
             ExecError::Mvcc(MvccError::TxnLockNotFound { .. }) => TxnError::RolledBack,
             ExecError::Store(e) => TxnError::Db(Error::Store(e)),
+            ExecError::Etcd(e) => match e {
+                EtcdError::Mvcc(m) => TxnError::from_exec(ExecError::Mvcc(m)),
+                EtcdError::Compacted { requested, compacted } => TxnError::Compacted { requested: requested.0, compacted: compacted.0 },
+                EtcdError::FutureRevision { requested, current } => TxnError::FutureRevision { requested: requested.0, current: current.0 },
+                EtcdError::LeaseNotFound(id) => TxnError::LeaseNotFound(id.0),
+                EtcdError::LeaseExists(id) => TxnError::LeaseExists(id.0),
+                EtcdError::LeaseExpired(id) => TxnError::LeaseExpired(id.0),
+                other => TxnError::Invalid(other.to_string()),
+            },
             other => TxnError::Db(Error::Store(strata_engine::lsm::error::Error::InvalidArgument(
                 strata_engine::lsm::error::InvalidArgument::Other(other.to_string()),
             ))),
@@ -86,6 +118,14 @@ impl fmt::Display for TxnError {
             TxnError::RetriesExhausted { attempts, last } => write!(f, "gave up after {attempts} attempts: {last}"),
             TxnError::Finished => f.write_str("the transaction is already finished"),
             TxnError::Db(e) => e.fmt(f),
+            TxnError::Compacted { requested, compacted } => {
+                write!(f, "revision {requested} has been compacted (compaction mark {compacted})")
+            }
+            TxnError::FutureRevision { requested, current } => write!(f, "revision {requested} is above the current revision {current}"),
+            TxnError::LeaseNotFound(id) => write!(f, "lease {id} not found"),
+            TxnError::LeaseExists(id) => write!(f, "lease {id} already exists"),
+            TxnError::LeaseExpired(id) => write!(f, "lease {id} has expired"),
+            TxnError::Invalid(why) => write!(f, "invalid request: {why}"),
         }
     }
 }
@@ -350,6 +390,7 @@ impl Drop for Txn {
         if self.state == State::Prewritten {
             self.rollback_quietly();
         }
+        self.db.maint().release_snapshot(self.start_ts);
     }
 }
 

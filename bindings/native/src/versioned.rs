@@ -10,6 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use crate::pubsub::{Message, MessagingError, PublishOutcome, RequestError, Subscription};
 use crate::watch::Watch;
+use crate::maint::{Maint, MaintHandle};
+use strata_engine::mvcc::exec::etcd::{EtcdCommand, EtcdResponse};
+use strata_engine::mvcc::lease::{LeaseChange, LeaseQueue};
 use strata_engine::lsm::batch::Batch;
 use strata_engine::lsm::key::ValueKind;
 use strata_engine::lsm::store::Stats;
@@ -48,6 +51,8 @@ pub struct Db {
     options: Arc<TxnOptions>,
     /// Salts the retry jitter per attempt.
     salt: Arc<AtomicU64>,
+    /// The maintenance thread (leases, GC, lock resolution): `crate::maint`.
+    maint: Arc<MaintHandle>,
 }
 
 impl std::fmt::Debug for Db {
@@ -72,11 +77,47 @@ impl Db {
         raw.inner.shared.start_exec(ExecConfig {
             tso_window_ms: 3_000,
             block_cache_bytes: options.block_cache_bytes.min(8 << 20),
-            // KV watch publishes from the committing handle; nothing consumes these yet.
-            applied_notifications: false,
+            // For revision watches (`Db::watch`): the hub needs every applied commit.
+            applied_notifications: true,
         })?;
         crate::streams::api::start(&raw.inner.shared, raw.hub(), options.streams)?;
-        Ok(Db { raw, options: Arc::new(options.txn), salt: Arc::new(AtomicU64::new(0)) })
+        let txn_options = Arc::new(options.txn);
+        let fail = |e: TxnError| match e {
+            TxnError::Db(e) => e,
+            other => Error::Store(strata_engine::lsm::error::Error::InvalidArgument(
+                strata_engine::lsm::error::InvalidArgument::Other(other.to_string()),
+            )),
+        };
+        // Before anything else runs: the locks left by an earlier process (for the watch
+        // hub's resolved ts) and the lease table (for expiry).
+        let shared = raw.inner.shared.clone();
+        let locks = match shared.call_exec(Command::ScanLocks { from: Vec::new(), upper: None, limit: usize::MAX })? {
+            Ok(Response::Locks(l)) => l,
+            Ok(_) => Vec::new(),
+            Err(e) => return Err(fail(TxnError::from_exec(e))),
+        };
+        shared.seed_locks(&locks);
+        let mut queue = LeaseQueue::new();
+        match shared.call_exec(Command::Etcd(EtcdCommand::Leases))? {
+            Ok(Response::Etcd(EtcdResponse::Leases(ls))) => {
+                for l in ls {
+                    queue.apply(&LeaseChange::Upsert(l));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return Err(fail(TxnError::from_exec(e))),
+        }
+        let maint = crate::maint::start(Arc::downgrade(&raw.inner), txn_options.clone(), queue).map_err(|e| Error::io(raw.path(), e))?;
+        Ok(Db { raw, options: txn_options, salt: Arc::new(AtomicU64::new(0)), maint })
+    }
+
+    /// A handle from its parts (the maintenance thread's, for one round).
+    pub(crate) fn from_parts(inner: Arc<crate::db::Inner>, options: Arc<TxnOptions>, maint: Arc<MaintHandle>) -> Db {
+        Db { raw: RawDb { inner }, options, salt: Arc::new(AtomicU64::new(0)), maint }
+    }
+
+    pub(crate) fn maint(&self) -> &Maint {
+        &self.maint.maint
     }
 
     /// The unversioned store underneath (for benchmarks and tools: its keys are encoded).
@@ -171,7 +212,9 @@ impl Db {
     /// Starts a transaction at a fresh snapshot. Commit it with [`Txn::commit`]; dropping it
     /// uncommitted rolls it back.
     pub fn begin(&self) -> TxnResult<Txn> {
-        Ok(Txn::new(self.clone(), self.timestamp()?))
+        // Registered while drawn, so background GC never passes a running snapshot.
+        let ts = self.maint().register_snapshot(|| self.timestamp())?;
+        Ok(Txn::new(self.clone(), ts))
     }
 
     /// Runs `f` in a transaction and commits it, retrying the whole of it (with a new snapshot)
@@ -246,11 +289,14 @@ impl Db {
         self.raw.broker_stats()
     }
 
-    /// Watches committed writes to keys matching `key_pattern` (needs
-    /// [`Options::kv_watch`](crate::Options::kv_watch)): every `put`, `delete`, `write` and
-    /// committed transaction of this handle is published after it commits, one message per
-    /// key. Writes committed by a lock resolution on behalf of a crashed client are not.
-    pub fn watch(&self, key_pattern: &str) -> std::result::Result<Watch, MessagingError> {
+    /// Subscribes to the KV-watch subjects of keys matching `key_pattern` (needs
+    /// [`Options::kv_watch`](crate::Options::kv_watch)): every `put`, `delete`, `write`,
+    /// committed transaction, CAS transaction and lease revoke of this handle is published
+    /// after it commits, one message per key, for NATS-style subscribers (also remote ones,
+    /// through `strata serve`). Best effort: a slow subscriber gets `Lagged`, and writes
+    /// committed by a lock resolution or a lease expiry are not published. For a complete,
+    /// ordered feed with revisions and previous values, use [`Db::watch`].
+    pub fn watch_subject(&self, key_pattern: &str) -> std::result::Result<Watch, MessagingError> {
         self.raw.watch(key_pattern)
     }
 
@@ -264,6 +310,38 @@ impl Db {
         if let Some(w) = self.raw.inner.watch.as_ref() {
             self.raw.publish_kv(w.events(batch));
         }
+    }
+
+    /// Publishes deletes of `keys` for KV watch (a lease revoke).
+    pub(crate) fn publish_deleted<'a>(&self, keys: impl Iterator<Item = &'a [u8]>) {
+        if self.raw.inner.watch.is_some() {
+            let mut b = Batch::new();
+            for k in keys {
+                b.delete(k);
+            }
+            self.publish_committed(&b);
+        }
+    }
+
+    /// Publishes the writes of the branch a CAS transaction ran, for KV watch.
+    pub(crate) fn publish_cas(&self, req: &strata_engine::mvcc::cas::TxnRequest, succeeded: bool) {
+        if self.raw.inner.watch.is_none() {
+            return;
+        }
+        use strata_engine::mvcc::cas::TxnOp;
+        let mut b = Batch::new();
+        for op in if succeeded { &req.success } else { &req.failure } {
+            match op {
+                TxnOp::Put { key, value, .. } => {
+                    b.put(key, value);
+                }
+                TxnOp::Delete { key } => {
+                    b.delete(key);
+                }
+                _ => {}
+            }
+        }
+        self.publish_committed(&b);
     }
 
     // ----- for Txn -----
@@ -298,7 +376,7 @@ impl Db {
     }
 
     /// Sleeps before attempt `attempt + 1`, or gives up with `why` after the last attempt.
-    fn pause(&self, attempt: u32, why: TxnError) -> TxnResult<()> {
+    pub(crate) fn pause(&self, attempt: u32, why: TxnError) -> TxnResult<()> {
         if attempt + 1 >= self.options.max_attempts {
             return Err(TxnError::RetriesExhausted { attempts: attempt + 1, last: Box::new(why) });
         }

@@ -12,8 +12,8 @@ fn put(key: &[u8], value: &[u8]) -> KvEvent {
 fn puts_deletes_and_batches_reach_matching_watches() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_with(dir.path(), Options::default().kv_watch("default")).unwrap();
-    let mut all = db.watch(">").unwrap();
-    let mut users = db.watch("user.*").unwrap();
+    let mut all = db.watch_subject(">").unwrap();
+    let mut users = db.watch_subject("user.*").unwrap();
     let mut raw = db.subscribe("$KV.default.>").unwrap();
 
     db.put("user.1", "ada").unwrap();
@@ -47,7 +47,7 @@ fn puts_deletes_and_batches_reach_matching_watches() {
 fn keys_with_reserved_bytes_are_escaped_and_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open_with(dir.path(), Options::default().kv_watch("kv")).unwrap();
-    let mut all = db.watch(">").unwrap();
+    let mut all = db.watch_subject(">").unwrap();
     let mut raw = db.subscribe("$KV.kv.>").unwrap();
     let keys: [&[u8]; 6] = [b"a b", b"x.*", b"..", b"100%", &[0xff, 0x00, b'>'], b"tab\there"];
     for k in keys {
@@ -59,7 +59,7 @@ fn keys_with_reserved_bytes_are_escaped_and_round_trip() {
         assert_eq!(&*raw.recv_timeout(T).unwrap().subject, s);
     }
     // A literal watch uses the escaped form.
-    let mut one = db.watch("100%25").unwrap();
+    let mut one = db.watch_subject("100%25").unwrap();
     db.put("100%", "w").unwrap();
     assert_eq!(one.recv_timeout(T).unwrap(), put(b"100%", b"w"));
 }
@@ -68,7 +68,7 @@ fn keys_with_reserved_bytes_are_escaped_and_round_trip() {
 fn watch_needs_the_option_and_a_valid_bucket() {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
-    assert_eq!(db.watch(">").unwrap_err(), MessagingError::WatchDisabled);
+    assert_eq!(db.watch_subject(">").unwrap_err(), MessagingError::WatchDisabled);
     let mut sub = db.subscribe("$KV.>").unwrap();
     db.put("k", "v").unwrap();
     assert_eq!(sub.try_recv(), Err(RecvError::Empty), "no publishing without the option");
