@@ -2,6 +2,7 @@
 //!
 //! With no command it runs `strata load` on `./strata-data`, Strata's main job on its embedded
 //! default: write keys durably-at-the-end, show a progress bar, report throughput and latency.
+mod etcd;
 mod fmt;
 mod load;
 mod msg;
@@ -78,8 +79,27 @@ enum Command {
     Stats,
     /// Flush the memtable to an SST.
     Flush,
-    /// Compact every key into the bottom level.
-    Compact,
+    /// Without REV: compact every key into the bottom level (a raw folder). With REV: compact
+    /// the history of a versioned folder below revision REV (older reads fail afterwards).
+    Compact {
+        /// The revision (a versioned folder).
+        rev: Option<u64>,
+    },
+    /// Run a compare-and-swap transaction read from standard input: compares, an empty line,
+    /// the ops run when all hold, an empty line, the ops run otherwise (a versioned folder).
+    Txn,
+    /// Print every change of the keys starting with PREFIX (a versioned folder).
+    Watch(etcd::WatchArgs),
+    /// Print every kept version of KEY, newest first (a versioned folder).
+    History {
+        /// The key.
+        key: String,
+    },
+    /// Leases: grant, keepalive, revoke (a versioned folder).
+    #[command(subcommand)]
+    Lease(etcd::LeaseCmd),
+    /// Print the current revision (a versioned folder).
+    Revision,
     /// Write COUNT random keys with a progress bar; print throughput and latency.
     Load(load::LoadArgs),
     /// Serve the database's broker over TCP (NATS client protocol subset).
@@ -122,6 +142,12 @@ fn run(cli: Cli) -> Result<ExitCode, strata::Error> {
     let command = match command {
         Command::Stream(cmd) => return stream::stream(&cli.data, cmd),
         Command::Consumer(cmd) => return stream::consumer(&cli.data, cmd),
+        Command::Txn => return etcd::txn(&cli.data),
+        Command::Watch(a) => return etcd::watch(&cli.data, &a),
+        Command::History { key } => return etcd::history(&cli.data, &key),
+        Command::Lease(cmd) => return etcd::lease(&cli.data, &cmd),
+        Command::Revision => return etcd::revision(&cli.data),
+        Command::Compact { rev: Some(rev) } => return etcd::compact(&cli.data, rev),
         other => other,
     };
     let db = Db::open(&cli.data)?;
@@ -168,7 +194,7 @@ fn run(cli: Cli) -> Result<ExitCode, strata::Error> {
             db.flush()?;
             ExitCode::SUCCESS
         }
-        Command::Compact => {
+        Command::Compact { .. } => {
             db.compact()?;
             print!("{}", fmt::stats(&db.stats()));
             ExitCode::SUCCESS
@@ -179,7 +205,12 @@ fn run(cli: Cli) -> Result<ExitCode, strata::Error> {
         | Command::Pub(_)
         | Command::Request(_)
         | Command::Stream(_)
-        | Command::Consumer(_) => ExitCode::SUCCESS,
+        | Command::Consumer(_)
+        | Command::Txn
+        | Command::Watch(_)
+        | Command::History { .. }
+        | Command::Lease(_)
+        | Command::Revision => ExitCode::SUCCESS,
     };
     db.close()?;
     Ok(code)
