@@ -145,7 +145,13 @@ impl Db {
         let mut lookup = Lookup::new(version, key, seq);
         loop {
             match lookup.step() {
-                LookupStep::NeedBlock { file, handle } => shared.with_block(file, handle, |b| lookup.supply(b))?,
+                LookupStep::NeedBlock { file, handle } => {
+                    if shared.cache.with(file.number, handle.offset, |b| lookup.supply(b)).is_err() {
+                        let block = shared.read_block_with(file, handle, |buf, len| lookup.decode_block(file, handle, buf, len))?;
+                        lookup.supply(&block);
+                        shared.cache.insert(file.number, handle.offset, block);
+                    }
+                }
                 LookupStep::Done(v) => return Ok(v),
             }
         }

@@ -25,7 +25,7 @@ use crate::disk::{io_error, Disk};
 use crate::error::{Error, Result, StoreError};
 use crate::streams::side::StreamSide;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use strata_engine::lsm::config::Durability;
 use strata_engine::lsm::io::{FileKind, FileName, IoId, IoRequest, IoResult};
@@ -387,19 +387,6 @@ impl Shared {
         self.disk.perform(&req)
     }
 
-    /// Runs `f` on a data block: the cached one (under its shard's lock, no clone), or one
-    /// read, checked and then cached.
-    pub(crate) fn with_block<R>(&self, file: FileName, handle: BlockHandle, f: impl FnOnce(&Block) -> R) -> Result<R> {
-        let f = match self.cache.with(file.number, handle.offset, f) {
-            Ok(r) => return Ok(r),
-            Err(f) => f,
-        };
-        let block = self.read_block(file, handle)?;
-        let r = f(&block);
-        self.cache.insert(file.number, handle.offset, block);
-        Ok(r)
-    }
-
     /// A data block: from the shared cache, or read and checked, then cached.
     pub(crate) fn block(&self, file: FileName, handle: BlockHandle) -> Result<Block> {
         if let Ok(b) = self.cache.with(file.number, handle.offset, Block::clone) {
@@ -413,12 +400,24 @@ impl Shared {
     /// Reads and checks a data block (not cached), into a recycled buffer when the cache has
     /// one.
     fn read_block(&self, file: FileName, handle: BlockHandle) -> Result<Block> {
+        self.read_block_with(file, handle, |buf, len| Block::decode_prefix(file, handle, buf, len))
+    }
+
+    /// [`read_block`](Self::read_block) checked and decoded by `decode` (e.g. a lookup's
+    /// [`Lookup::decode_block`](strata_engine::lsm::read::Lookup::decode_block), which walks
+    /// each block's entries only once per table).
+    pub(crate) fn read_block_with(
+        &self,
+        file: FileName,
+        handle: BlockHandle,
+        decode: impl FnOnce(Arc<[u8]>, usize) -> std::result::Result<Block, StoreError>,
+    ) -> Result<Block> {
         let spare = self.cache.spare(file.number, handle.offset, handle.len as usize);
         let (buf, len) = self
             .disk
             .read_block(file, handle.offset, handle.len, spare)
             .map_err(|e| Error::Store(StoreError::Io { file: Some(file), op: "read", error: io_error(&e) }))?;
-        Ok(Block::decode_prefix(file, handle, buf, len)?)
+        Ok(decode(buf, len)?)
     }
 
     /// The background thread: runs jobs, feeds the timer, drives leftover I/O; returns when

@@ -9,12 +9,16 @@
 //! let mut lookup = Lookup::new(version, key, seq);
 //! let value = loop {
 //!     match lookup.step() {
-//!         LookupStep::NeedBlock { file, handle } => lookup.supply(cache_or_disk(file, handle)?),
+//!         LookupStep::NeedBlock { file, handle } => match cache.get(file, handle) {
+//!             Some(block) => lookup.supply(&block),
+//!             None => lookup.supply(&lookup.decode_block(file, handle, read(file, handle)?, len)?),
+//!         },
 //!         LookupStep::Done(v) => break v,
 //!     }
 //! };
 //! ```
 use super::config::NUM_LEVELS;
+use super::error::Error;
 use super::key::{self, ValueKind};
 use super::sstable::{Block, BlockHandle};
 use super::version::{TableFile, Version};
@@ -33,7 +37,8 @@ pub enum LookupStep {
         /// The block within it.
         handle: BlockHandle,
     },
-    /// The newest visible value, or `None` when the key is absent or deleted.
+    /// The newest visible value, or `None` when the key is absent or deleted. The value is
+    /// handed over, not copied: a `step` after `Done` returns `Done(None)`.
     Done(Option<Vec<u8>>),
 }
 
@@ -62,8 +67,8 @@ impl Lookup {
 
     /// Advances to the next block needed, or the answer.
     pub fn step(&mut self) -> LookupStep {
-        if let Some(d) = &self.done {
-            return LookupStep::Done(d.clone());
+        if let Some(d) = &mut self.done {
+            return LookupStep::Done(d.take());
         }
         if let Some((t, b)) = &self.pending {
             return LookupStep::NeedBlock { file: FileName::table(t.meta.number), handle: t.table.block_handle(*b) };
@@ -104,6 +109,20 @@ impl Lookup {
         }
         self.done = Some(None);
         LookupStep::Done(None)
+    }
+
+    /// Checks and decodes the block the last [`LookupStep::NeedBlock`] asked for, read into
+    /// the first `len` bytes of `buf`, through its table's
+    /// [`decode_block`](super::sstable::Table::decode_block) (which walks each block's entries
+    /// only once per table). Without a pending block it checks `buf` as
+    /// [`Block::decode_prefix`] at `file` and `handle`.
+    pub fn decode_block(&self, file: FileName, handle: BlockHandle, buf: Arc<[u8]>, len: usize) -> Result<Block, Error> {
+        match &self.pending {
+            Some((t, b)) if t.meta.number == file.number && t.table.block_handle(*b) == handle => {
+                t.table.decode_block(*b, buf, len)
+            }
+            _ => Block::decode_prefix(file, handle, buf, len),
+        }
     }
 
     /// Supplies the block the last [`LookupStep::NeedBlock`] asked for.

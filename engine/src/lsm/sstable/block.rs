@@ -13,7 +13,10 @@
 //! are encoded internal keys in strictly increasing [`cmp_internal`](key::cmp_internal) order.
 //!
 //! [`Block::decode`] checks the crc and walks every entry once, so a decoded block is known to
-//! be well formed and its cursors never fail afterwards.
+//! be well formed and its cursors never fail afterwards. A table remembers which of its
+//! blocks were walked ([`Table::decode_block`](super::Table::decode_block)): the file is
+//! immutable, so a later read of the same block whose crc matches holds the same bytes, and
+//! only the crc is checked again.
 use super::BlockHandle;
 use crate::lsm::error::Error;
 use crate::lsm::io::FileName;
@@ -66,11 +69,24 @@ impl Block {
     /// (see [`into_buffer`](Self::into_buffer)). Fails like `decode` when `len` does not
     /// match the handle or exceeds the buffer.
     pub fn decode_prefix(file: FileName, handle: BlockHandle, buf: Arc<[u8]>, len: usize) -> Result<Block, Error> {
+        Self::decode_prefix_walk(file, handle, buf, len, true)
+    }
+
+    /// [`decode_prefix`](Self::decode_prefix) that skips the walk over the entries when `walk`
+    /// is false: only the crc and the restart array's bounds are checked. For a block whose
+    /// bytes were walked before (see [`Table::decode_block`](super::Table::decode_block)).
+    pub(crate) fn decode_prefix_walk(
+        file: FileName,
+        handle: BlockHandle,
+        buf: Arc<[u8]>,
+        len: usize,
+        walk: bool,
+    ) -> Result<Block, Error> {
         let corrupt = |reason| Error::Corruption { file, offset: handle.offset, reason };
         if len != handle.len as usize || len > buf.len() {
             return Err(corrupt("block length does not match its handle"));
         }
-        Self::decode_in(buf, len, true).map_err(corrupt)
+        Self::decode_in(buf, len, true, walk).map_err(corrupt)
     }
 
     /// The block's buffer, when no other clone of the block holds it (for reuse by the next
@@ -91,11 +107,11 @@ impl Block {
             return Err("block length does not match its handle");
         }
         let len = raw.len();
-        Self::decode_in(raw, len, data_block)
+        Self::decode_in(raw, len, data_block, true)
     }
 
-    /// Decodes the block in `raw[..len]` (`len <= raw.len()`).
-    fn decode_in(raw: Arc<[u8]>, len: usize, data_block: bool) -> Result<Block, &'static str> {
+    /// Decodes the block in `raw[..len]` (`len <= raw.len()`), walking its entries when `walk`.
+    fn decode_in(raw: Arc<[u8]>, len: usize, data_block: bool, walk: bool) -> Result<Block, &'static str> {
         let contents_len = check_crc(&raw[..len])?.len();
         if contents_len < 4 {
             return Err("block too short for its restart count");
@@ -109,7 +125,9 @@ impl Block {
             .and_then(|r| contents_len.checked_sub(4 + r))
             .ok_or("block restart array overruns the block")?;
         let block = Block { data: raw, restarts_off, num_restarts };
-        block.validate(data_block)?;
+        if walk {
+            block.validate(data_block)?;
+        }
         Ok(block)
     }
 
@@ -175,45 +193,66 @@ impl Block {
     /// Walks every entry once: varints and lengths in bounds, restart points on entry
     /// boundaries with `shared = 0`, keys long enough to be internal keys and strictly
     /// increasing.
+    ///
+    /// This runs on every block read from disk, so it is written to be cheap: the previous key
+    /// lives in one inline buffer, and each new key (the previous key's first `shared` bytes
+    /// and a suffix) is ordered against it by comparing the suffix with the bytes it replaces,
+    /// before it overwrites them, instead of building both keys and comparing them whole.
     fn validate(&self, data_block: bool) -> Result<(), &'static str> {
         let data = &self.data[..self.restarts_off];
-        let mut prev: Vec<u8> = Vec::new();
-        let mut key: Vec<u8> = Vec::new();
+        let mut key = ScratchKey::default();
         let mut next_restart = 0;
+        let mut next_restart_off = self.restart_point(0);
         let mut off = 0;
         while off < data.len() {
             let e = decode_entry(data, off).ok_or("block entry overruns the block")?;
-            if next_restart < self.num_restarts && self.restart_point(next_restart) == off {
+            if off == next_restart_off {
                 if e.shared != 0 {
                     return Err("block restart point has a shared prefix");
                 }
                 next_restart += 1;
-            } else if next_restart < self.num_restarts && self.restart_point(next_restart) < off {
+                next_restart_off =
+                    if next_restart < self.num_restarts { self.restart_point(next_restart) } else { usize::MAX };
+            } else if next_restart_off < off {
                 return Err("block restart point is not on an entry boundary");
             } else if off == 0 {
                 return Err("block does not start with a restart point");
             }
-            if e.shared > prev.len() {
+            let s = e.shared;
+            if s > key.len {
                 return Err("block entry shares more than the previous key");
             }
-            key.clear();
-            key.extend_from_slice(&prev[..e.shared]);
-            key.extend_from_slice(&data[e.suffix.clone()]);
-            let Some((user, trailer)) = key::split_internal(&key) else {
+            let new_len = s + e.suffix.len();
+            if new_len < key::TRAILER_LEN {
                 return Err("block key shorter than a trailer");
-            };
+            }
+            // The new user key against the previous one. Their first `s` bytes are the same,
+            // so when the shorter user key ends within them the lengths decide; otherwise the
+            // suffix decides against the previous key's bytes from `s` on.
+            let nu = new_len - key::TRAILER_LEN;
+            let order = (off != 0).then(|| {
+                let prev = key.as_slice();
+                let pu = prev.len() - key::TRAILER_LEN;
+                let by_user = if s >= nu.min(pu) {
+                    nu.cmp(&pu)
+                } else {
+                    cmp_bytes(&data[e.suffix.start..e.suffix.start + (nu - s)], &prev[s..pu])
+                };
+                (by_user, trailer_of(prev))
+            });
+            key.set_from(s, &self.data, e.suffix);
+            let trailer = trailer_of(key.as_slice());
             if data_block && key::split_trailer(trailer).is_none() {
                 return Err("block key has an unknown value kind");
             }
-            if off != 0 {
-                let in_order = key::split_internal(&prev).is_some_and(|(pu, pt)| {
-                    cmp_bytes(pu, user).then_with(|| trailer.cmp(&pt)) == Ordering::Less
-                });
-                if !in_order {
+            match order {
+                Some((Ordering::Less, _)) => return Err("block keys out of order"),
+                // Same user key: newer (larger) trailers come first.
+                Some((Ordering::Equal, prev_trailer)) if trailer >= prev_trailer => {
                     return Err("block keys out of order");
                 }
+                _ => {}
             }
-            core::mem::swap(&mut prev, &mut key);
             off = e.value.end;
         }
         if off == 0 {
@@ -765,6 +804,12 @@ pub(crate) fn check_crc(raw: &[u8]) -> Result<&[u8], &'static str> {
     Ok(contents)
 }
 
+/// The trailer of an internal key at least [`key::TRAILER_LEN`] bytes long.
+#[inline]
+fn trailer_of(ikey: &[u8]) -> u64 {
+    key::split_internal(ikey).map_or(0, |(_, t)| t)
+}
+
 fn read_u32(b: &[u8], at: usize) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[at..at + 4]);
@@ -1071,6 +1116,149 @@ mod tests {
         // No entries at all.
         let (r, h) = recrc(1u32.to_le_bytes().iter().chain(&0u32.to_le_bytes()).copied().collect());
         reason(r, h);
+    }
+
+    /// The structure checks of `validate`, written the plain way (build every key whole, then
+    /// compare it with the previous one): the reference the fast walk must agree with.
+    fn validate_reference(b: &Block, data_block: bool) -> Result<(), ()> {
+        let data = &b.data[..b.restarts_off];
+        let restarts: Vec<usize> = (0..b.num_restarts).map(|i| b.restart_point(i)).collect();
+        let (mut prev, mut off, mut entries) = (Vec::<u8>::new(), 0, 0);
+        let mut starts = Vec::new();
+        while off < data.len() {
+            let e = decode_entry(data, off).ok_or(())?;
+            if restarts.contains(&off) && e.shared != 0 || e.shared > prev.len() {
+                return Err(());
+            }
+            let mut k = prev[..e.shared].to_vec();
+            k.extend_from_slice(&data[e.suffix.clone()]);
+            let (_, t) = key::split_internal(&k).ok_or(())?;
+            if data_block && key::split_trailer(t).is_none() {
+                return Err(());
+            }
+            if entries > 0 && key::cmp_internal(&prev, &k) != Ordering::Less {
+                return Err(());
+            }
+            starts.push(off);
+            (prev, off, entries) = (k, e.value.end, entries + 1);
+        }
+        // Every restart point is an entry start, in order, the first at 0.
+        let on_entries = restarts.iter().all(|r| starts.contains(r));
+        let increasing = restarts.windows(2).all(|w| w[0] < w[1]);
+        if entries == 0 || !on_entries || !increasing || restarts[0] != 0 {
+            return Err(());
+        }
+        Ok(())
+    }
+
+    /// Entries `(shared, suffix, value length)` with restart points every `interval` entries,
+    /// encoded as they are (no checks): the contents of a block, without its crc.
+    fn raw_block(entries: &[(usize, Vec<u8>, u8)], interval: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut restarts = Vec::new();
+        for (i, (shared, suffix, vlen)) in entries.iter().enumerate() {
+            if i % interval == 0 {
+                restarts.push(out.len() as u32);
+            }
+            put_varint_fast(&mut out, *shared);
+            put_varint_fast(&mut out, suffix.len());
+            put_varint_fast(&mut out, usize::from(*vlen));
+            out.extend_from_slice(suffix);
+            out.extend(core::iter::repeat_n(7u8, usize::from(*vlen)));
+        }
+        for r in &restarts {
+            out.extend_from_slice(&r.to_le_bytes());
+        }
+        out.extend_from_slice(&(restarts.len().max(1) as u32).to_le_bytes());
+        out
+    }
+
+    /// A well-formed block's entries (keys of a sorted model, prefix-compressed within restart
+    /// runs) with one damage applied: `0` none, `1` two entries swapped, `2` an entry
+    /// repeated, `3` a `shared` value changed, `4` a key byte changed, `5` a key cut short.
+    fn damaged_entries(m: &Model, interval: usize, damage: u8, at: usize, x: u8) -> Vec<(usize, Vec<u8>, u8)> {
+        let mut keys: Vec<Vec<u8>> = m.iter().map(|(k, _)| k.clone()).collect();
+        let i = at % keys.len();
+        let j = (i + 1).min(keys.len() - 1);
+        match damage {
+            1 => keys.swap(i, j),
+            2 => keys.insert(i, keys[i].clone()),
+            4 if !keys[i].is_empty() => {
+                let n = keys[i].len();
+                keys[i][usize::from(x) % n] ^= x | 1;
+            }
+            5 => keys[i].truncate(usize::from(x) % 9),
+            _ => {}
+        }
+        let mut prev: Vec<u8> = Vec::new();
+        let mut out = Vec::new();
+        for (n, k) in keys.iter().enumerate() {
+            let mut shared = if n % interval == 0 { 0 } else { common_prefix(&prev, k) };
+            let suffix = k[shared..].to_vec();
+            if damage == 3 && n == i {
+                shared = usize::from(x) % (prev.len() + 2);
+            }
+            out.push((shared, suffix, x % 3));
+            prev = k.clone();
+        }
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn fast_validation_agrees_with_the_plain_one(
+            raw in arb_entries(),
+            interval in 1usize..6,
+            damage in 0u8..6,
+            at: usize,
+            x: u8,
+            bump in prop::option::of((0usize..8, 1u32..4)),
+            data_block: bool,
+        ) {
+            let entries = damaged_entries(&model(raw), interval, damage, at, x);
+            let mut contents = raw_block(&entries, interval);
+            let n = contents.len();
+            let num = read_u32(&contents, n - 4) as usize;
+            let Some(restarts_off) = (n - 4).checked_sub(4 * num) else { return Ok(()) };
+            if let Some((i, d)) = bump.filter(|_| x % 4 == 0) {
+                // Move one restart point off its entry.
+                let at = restarts_off + 4 * (i % num);
+                let moved = read_u32(&contents, at).wrapping_add(d);
+                contents[at..at + 4].copy_from_slice(&moved.to_le_bytes());
+            }
+            let (raw, h) = recrc(contents.clone());
+            let fast = Block::decode_checked(Arc::from(raw), h.len, data_block).map(|_| ());
+            let b = Block { data: Arc::from(contents), restarts_off, num_restarts: num };
+            prop_assert_eq!(fast.is_ok(), validate_reference(&b, data_block).is_ok(), "{:?}", fast);
+        }
+    }
+
+    #[test]
+    fn fast_validation_orders_same_user_keys_by_trailer() {
+        let t = |seq| trailer(seq, ValueKind::Put);
+        // Same user key: the newer (larger) trailer must come first, sharing the key's bytes.
+        let mut w = BlockWriter::new(16);
+        let mut out = Vec::new();
+        w.add(&mut out, &ikey(b"key", t(5)), b"");
+        w.add(&mut out, &ikey(b"key", t(9)), b"");
+        w.finish(&mut out);
+        let h = BlockHandle { offset: 0, len: out.len() as u32 };
+        assert_eq!(reason(out, h), "block keys out of order");
+        let mut out = Vec::new();
+        w.add(&mut out, &ikey(b"key", t(9)), b"");
+        w.add(&mut out, &ikey(b"key", t(5)), b"");
+        w.add(&mut out, &ikey(b"keyz", t(1)), b"");
+        w.add(&mut out, &ikey(b"kez", t(1)), b"");
+        w.finish(&mut out);
+        let h = BlockHandle { offset: 0, len: out.len() as u32 };
+        assert!(Block::decode(FILE, h, out).is_ok());
+        // A longer user key sharing the whole shorter one sorts after it, never before.
+        let mut out = Vec::new();
+        w.add(&mut out, &ikey(b"keyz", t(1)), b"");
+        w.add(&mut out, &ikey(b"key", t(1)), b"");
+        w.finish(&mut out);
+        let h = BlockHandle { offset: 0, len: out.len() as u32 };
+        assert_eq!(reason(out, h), "block keys out of order");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::lsm::key;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 /// An opened table. Immutable; share it behind an `Arc`.
 #[derive(Clone, Debug)]
@@ -32,6 +33,8 @@ pub struct Table {
     /// small array instead of two large ones.
     index_prefixes: Vec<u64>,
     handles: Vec<BlockHandle>,
+    /// Which data blocks [`decode_block`](Self::decode_block) has walked and found well formed.
+    walked: BlockMarks,
 }
 
 impl Table {
@@ -94,8 +97,9 @@ impl Table {
                 Ok(props)
             })
             .map_err(|r| corrupt(footer.props.offset, r))?;
+        let walked = BlockMarks::new(handles.len());
         let table =
-            Table { file, file_len, props, filter, index_keys, index_ends, index_prefixes, handles };
+            Table { file, file_len, props, filter, index_keys, index_ends, index_prefixes, handles, walked };
         let last = table.index_key(table.handles.len() - 1);
         if table.props.data_blocks != table.handles.len() as u64 || table.props.largest != last {
             return Err(corrupt(footer.props.offset, "table props disagree with the index"));
@@ -194,6 +198,24 @@ impl Table {
             + self.handles.capacity() * core::mem::size_of::<BlockHandle>()
     }
 
+    /// Checks and decodes data block `i`, read into the first `len` bytes of `buf`, like
+    /// [`Block::decode_prefix`] — except that the walk over its entries (the costly part of a
+    /// check: it runs on every block read from disk) happens only the first time block `i` of
+    /// this table is decoded. The file never changes, so a later read whose crc matches holds
+    /// the bytes already walked; it gets the crc and bounds checks only. A block that fails is
+    /// not marked, so it fails again on every read.
+    pub fn decode_block(&self, i: usize, buf: Arc<[u8]>, len: usize) -> Result<Block, Error> {
+        let Some(&handle) = self.handles.get(i) else {
+            return Err(Error::Corruption { file: self.file, offset: 0, reason: "block index out of range" });
+        };
+        let walk = !self.walked.get(i);
+        let block = Block::decode_prefix_walk(self.file, handle, buf, len, walk)?;
+        if walk {
+            self.walked.set(i);
+        }
+        Ok(block)
+    }
+
     /// Reads and decodes data block `i` from the whole file's bytes (for tests, tools and
     /// tables held in memory). Errors as [`Block::decode`].
     pub fn read_block(&self, whole: &[u8], i: usize) -> Result<Block, Error> {
@@ -235,6 +257,41 @@ fn prefix64(user_key: &[u8]) -> u64 {
     let n = user_key.len().min(8);
     b[..n].copy_from_slice(&user_key[..n]);
     u64::from_be_bytes(b)
+}
+
+/// One bit per data block, settable through a shared reference (tables are shared by every
+/// reader). Bits are only ever set; a relaxed load that misses a concurrent set only costs
+/// one more walk.
+#[derive(Default)]
+struct BlockMarks(Vec<AtomicU64>);
+
+impl BlockMarks {
+    fn new(blocks: usize) -> Self {
+        BlockMarks((0..blocks.div_ceil(64)).map(|_| AtomicU64::new(0)).collect())
+    }
+
+    fn get(&self, i: usize) -> bool {
+        self.0.get(i / 64).is_some_and(|w| w.load(AtomicOrdering::Relaxed) & (1 << (i % 64)) != 0)
+    }
+
+    fn set(&self, i: usize) {
+        if let Some(w) = self.0.get(i / 64) {
+            w.fetch_or(1 << (i % 64), AtomicOrdering::Relaxed);
+        }
+    }
+}
+
+impl Clone for BlockMarks {
+    fn clone(&self) -> Self {
+        BlockMarks(self.0.iter().map(|w| AtomicU64::new(w.load(AtomicOrdering::Relaxed))).collect())
+    }
+}
+
+impl core::fmt::Debug for BlockMarks {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let n: u32 = self.0.iter().map(|w| w.load(AtomicOrdering::Relaxed).count_ones()).sum();
+        write!(f, "BlockMarks({n} walked)")
+    }
 }
 
 #[cfg(test)]
@@ -500,5 +557,68 @@ mod tests {
         let t = Table::open_from_bytes(FILE, &whole).expect("opens");
         let fp = (0..100_000u32).filter(|i| t.may_contain(alloc::format!("absent-{i:08}").as_bytes())).count();
         assert!(fp < 1_500, "{fp} false positives in 100000");
+    }
+
+    #[test]
+    fn decode_block_walks_each_block_once_and_always_checks_the_crc() {
+        let m: Model = (0..400u32)
+            .map(|i| (alloc::format!("key-{i:05}").into_bytes(), trailer(3, ValueKind::Put), vec![i as u8; 20]))
+            .collect();
+        let (whole, _) = build(&m, &TableOptions::default());
+        let t = Table::open_from_bytes(FILE, &whole).expect("opens");
+        let i = 2;
+        let h = t.block_handle(i);
+        let good = whole[h.offset as usize..(h.offset + u64::from(h.len)) as usize].to_vec();
+        // The same block with its first entry claiming a shared prefix, crc recomputed: only
+        // the walk can tell.
+        let mut bad = good.clone();
+        bad[0] = 1;
+        let n = bad.len() - 4;
+        let crc = crc32fast::hash(&bad[..n]);
+        bad[n..].copy_from_slice(&crc.to_le_bytes());
+        let buf = |b: &[u8]| -> Arc<[u8]> { b.iter().copied().chain([0xAB; 50]).collect() };
+        let reason = |r: Result<Block, Error>| match r {
+            Err(Error::Corruption { file, offset, reason }) => {
+                assert_eq!((file, offset), (FILE, h.offset));
+                reason
+            }
+            other => panic!("expected corruption, got {other:?}"),
+        };
+        // A block that fails its walk is never marked: it fails on every read.
+        for _ in 0..2 {
+            assert_eq!(reason(t.decode_block(i, buf(&bad), bad.len())), "block restart point has a shared prefix");
+        }
+        let entries = |b: Block| {
+            let mut c = b.cursor();
+            c.seek_to_first();
+            let mut out = Vec::new();
+            while c.valid() {
+                out.push((c.key().to_vec(), c.value().to_vec()));
+                c.next();
+            }
+            out
+        };
+        let first = entries(t.decode_block(i, buf(&good), good.len()).expect("walked and decoded"));
+        assert_eq!(first, entries(t.read_block(&whole, i).expect("decodes")));
+        assert_eq!(entries(t.decode_block(i, buf(&good), good.len()).expect("decoded again")), first);
+        // Once walked, later reads of the block check its crc and bounds only: any damage the
+        // crc catches is still an error naming the file and the block's offset.
+        for bit in [0, 8 * 17 + 3, 8 * (good.len() - 1)] {
+            let mut flipped = good.clone();
+            flipped[bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(reason(t.decode_block(i, buf(&flipped), flipped.len())), "block checksum mismatch");
+        }
+        assert_eq!(reason(t.decode_block(i, buf(&good), good.len() - 1)), "block length does not match its handle");
+        assert!(t.decode_block(i, buf(&bad), bad.len()).is_ok(), "the walk ran once, for the bytes this crc covers");
+        // Other blocks are walked on their first read.
+        let j = i + 1;
+        let hj = t.block_handle(j);
+        let mut bad_j = whole[hj.offset as usize..(hj.offset + u64::from(hj.len)) as usize].to_vec();
+        bad_j[0] = 1;
+        let n = bad_j.len() - 4;
+        let crc = crc32fast::hash(&bad_j[..n]);
+        bad_j[n..].copy_from_slice(&crc.to_le_bytes());
+        assert!(t.decode_block(j, buf(&bad_j), bad_j.len()).is_err());
+        assert!(t.decode_block(t.block_count(), buf(&good), good.len()).is_err());
     }
 }

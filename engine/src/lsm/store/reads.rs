@@ -63,7 +63,14 @@ impl Store {
     }
 
     pub(super) fn read_done(&mut self, id: ReqId, mut lookup: Lookup, file: FileName, handle: BlockHandle, result: IoResult) {
-        match decode_block(file, handle, result) {
+        let decoded = match result {
+            IoResult::Data(raw) => {
+                let len = raw.len();
+                lookup.decode_block(file, handle, raw.into(), len)
+            }
+            other => decode_block(file, handle, other),
+        };
+        match decoded {
             Ok(b) => {
                 lookup.supply(&b);
                 self.cache.insert(file.number, handle.offset, b);
