@@ -29,6 +29,9 @@ pub enum ClientError {
     Timeout,
     /// The server closed the connection.
     Closed,
+    /// A request got NATS's "no responders" status (`HMSG` with `NATS/1.0 503`): nobody is
+    /// subscribed to the subject.
+    NoResponders,
 }
 
 impl fmt::Display for ClientError {
@@ -39,6 +42,7 @@ impl fmt::Display for ClientError {
             ClientError::Server(e) => write!(f, "server error: {e}"),
             ClientError::Timeout => f.write_str("timed out"),
             ClientError::Closed => f.write_str("the server closed the connection"),
+            ClientError::NoResponders => f.write_str("no responders"),
         }
     }
 }
@@ -63,6 +67,8 @@ pub struct Msg {
     pub sid: u64,
     /// The reply subject, if any.
     pub reply: Option<String>,
+    /// The NATS header block, if the message had headers (`HMSG`).
+    pub headers: Option<Vec<u8>>,
     /// The payload.
     pub payload: Vec<u8>,
 }
@@ -76,6 +82,8 @@ pub struct MsgRef<'a> {
     pub sid: u64,
     /// The reply subject.
     pub reply: Option<&'a str>,
+    /// The NATS header block, if any.
+    pub headers: Option<&'a [u8]>,
     /// The payload.
     pub payload: &'a [u8],
 }
@@ -152,6 +160,12 @@ impl Client {
         self.maybe_write()
     }
 
+    /// Publishes with a NATS header block (`NATS/1.0\r\nKey: Value\r\n\r\n`; buffered).
+    pub fn publish_with_headers(&mut self, subject: &str, reply: Option<&str>, headers: &[u8], payload: &[u8]) -> Result<(), ClientError> {
+        wire::encode_hpub(&mut self.out, subject, reply, headers, payload);
+        self.maybe_write()
+    }
+
     /// Writes everything buffered, then waits until the server has processed it (`PING` →
     /// `PONG`). Messages arriving meanwhile are kept for [`Client::next_msg`].
     pub fn flush(&mut self) -> Result<(), ClientError> {
@@ -198,7 +212,7 @@ impl Client {
         self.write_out()?;
         let mut n = 0;
         while let Some(m) = self.queued.pop_front() {
-            f(MsgRef { subject: &m.subject, sid: m.sid, reply: m.reply.as_deref(), payload: &m.payload });
+            f(MsgRef { subject: &m.subject, sid: m.sid, reply: m.reply.as_deref(), headers: m.headers.as_deref(), payload: &m.payload });
             n += 1;
         }
         if n > 0 {
@@ -213,7 +227,9 @@ impl Client {
     }
 
     /// Sends a request: subscribes to a fresh inbox for one message, publishes with it as reply
-    /// subject, and waits for the reply at most `timeout`.
+    /// subject, and waits for the reply at most `timeout`. Fails at once with
+    /// [`ClientError::NoResponders`] when the server reports that nobody is subscribed (the
+    /// client asks for that status in its `CONNECT`).
     pub fn request(&mut self, subject: &str, payload: &[u8], timeout: Duration) -> Result<Msg, ClientError> {
         let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
         let inbox = format!("_INBOX.{:x}{:x}.{}", std::process::id(), nanos, self.next_sid);
@@ -225,6 +241,9 @@ impl Client {
         loop {
             if let Some(pos) = self.queued.iter().position(|m| m.sid == sid) {
                 if let Some(m) = self.queued.remove(pos) {
+                    if m.payload.is_empty() && m.headers.as_deref().and_then(wire::status) == Some(503) {
+                        return Err(ClientError::NoResponders);
+                    }
                     return Ok(m);
                 }
             }
@@ -269,7 +288,12 @@ impl Client {
                 Ok(Some((op, used))) => {
                     at += used;
                     match op {
-                        ServerOp::Msg { subject, sid, reply, payload } => on_msg(MsgRef { subject, sid, reply, payload }),
+                        ServerOp::Msg { subject, sid, reply, payload } => {
+                            on_msg(MsgRef { subject, sid, reply, headers: None, payload })
+                        }
+                        ServerOp::HMsg { subject, sid, reply, headers, payload } => {
+                            on_msg(MsgRef { subject, sid, reply, headers: Some(headers), payload })
+                        }
                         ServerOp::Ping => self.out.extend_from_slice(wire::PONG),
                         ServerOp::Pong => self.pongs += 1,
                         ServerOp::Ok => {}
@@ -293,5 +317,11 @@ impl Client {
 }
 
 fn owned(m: MsgRef<'_>) -> Msg {
-    Msg { subject: m.subject.to_owned(), sid: m.sid, reply: m.reply.map(str::to_owned), payload: m.payload.to_vec() }
+    Msg {
+        subject: m.subject.to_owned(),
+        sid: m.sid,
+        reply: m.reply.map(str::to_owned),
+        headers: m.headers.map(<[u8]>::to_vec),
+        payload: m.payload.to_vec(),
+    }
 }

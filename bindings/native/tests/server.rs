@@ -79,7 +79,10 @@ fn pub_sub_queue_groups_unsub_and_request_over_tcp() {
     let r = db.request("svc.double", "xy", Duration::from_secs(10)).unwrap();
     assert_eq!(&*r.payload, b"xyxy");
     handle.join().unwrap();
-    assert!(matches!(publisher.request("svc.none", b"?", Duration::from_millis(100)), Err(ClientError::Timeout)));
+    // Nobody subscribed: NATS's "no responders" status comes at once (not the timeout).
+    let t = std::time::Instant::now();
+    assert!(matches!(publisher.request("svc.none", b"?", Duration::from_secs(10)), Err(ClientError::NoResponders)));
+    assert!(t.elapsed() < Duration::from_secs(5));
     server.shutdown();
 }
 
@@ -210,10 +213,141 @@ fn cli_serve_sub_pub_request() {
     h.join().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "noon\n");
-    let out = strata().args(["request", "nobody", "?", "--timeout", "100", "--server", &addr]).output().unwrap();
+    let out = strata().args(["request", "nobody", "?", "--timeout", "10000", "--server", &addr]).output().unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no responders"), "{}", String::from_utf8_lossy(&out.stderr));
     let out = strata().args(["pub", "bad..subject", "x", "--server", &addr]).output().unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty token"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn headers_and_no_responders_over_tcp() {
+    let (_d, _db, server) = start(Options::default());
+    let addr = server.local_addr();
+    let mut sub = Client::connect(addr).unwrap();
+    assert!(sub.server_info().contains("\"headers\":true"), "{}", sub.server_info());
+    let sid = sub.subscribe("h.*", None).unwrap();
+    sub.flush().unwrap();
+    // A client that did not ask for headers gets MSG, without them.
+    let mut plain = TcpStream::connect(addr).unwrap();
+    plain.write_all(b"CONNECT {}\r\nSUB h.* 5\r\nPING\r\n").unwrap();
+    let mut plain = BufReader::new(plain);
+    let mut line = String::new();
+    while line != "PONG\r\n" {
+        line.clear();
+        plain.read_line(&mut line).unwrap();
+    }
+
+    let mut publisher = Client::connect(addr).unwrap();
+    let headers = b"NATS/1.0\r\nX-Trace: 42\r\n\r\n";
+    publisher.publish_with_headers("h.1", Some("back"), headers, b"body").unwrap();
+    publisher.flush().unwrap();
+    let m = sub.next_msg(T).unwrap();
+    assert_eq!((m.sid, m.reply.as_deref(), m.headers.as_deref(), &m.payload[..]), (sid, Some("back"), Some(&headers[..]), &b"body"[..]));
+    let mut got = String::new();
+    for _ in 0..2 {
+        plain.read_line(&mut got).unwrap();
+    }
+    assert_eq!(got, "MSG h.1 5 back 4\r\nbody\r\n");
+
+    // No responders: a raw client that asked for it gets HMSG ... NATS/1.0 503 on its inbox
+    // subscription; one that did not ask gets nothing.
+    let out = raw(
+        addr,
+        b"CONNECT {\"headers\":true,\"no_responders\":true}\r\nSUB _INBOX.me.* 9\r\nPUB nobody _INBOX.me.1 1\r\n?\r\nPING\r\n",
+    );
+    assert!(out.ends_with("HMSG _INBOX.me.1 9 16 16\r\nNATS/1.0 503\r\n\r\n\r\nPONG\r\n"), "{out:?}");
+    let out = raw(addr, b"CONNECT {\"headers\":true}\r\nSUB _INBOX.me.* 9\r\nPUB nobody _INBOX.me.1 1\r\n?\r\nPING\r\n");
+    assert!(!out.contains("HMSG") && out.ends_with("PONG\r\n"), "{out:?}");
+    // Malformed header sizes are protocol errors.
+    let out = raw(addr, b"HPUB a 5 3\r\nabc\r\n");
+    assert!(out.ends_with("-ERR 'Header Size Over Total Size in HPUB'\r\n"), "{out:?}");
+}
+
+#[test]
+fn streams_capture_tcp_publishes_and_answer_requests() {
+    use strata::streams::StreamConfig;
+    let (_d, db, server) = start(Options::default());
+    let js = db.streams();
+    let mut cfg = StreamConfig::new("ORDERS", &["orders.>"]);
+    cfg.duplicate_window_ms = 60_000;
+    js.create(cfg).unwrap();
+    let mut c = Client::connect(server.local_addr()).unwrap();
+    // A request on a captured subject: the stream answers once the message is durable.
+    let ack = c.request("orders.1", b"one", Duration::from_secs(10)).unwrap();
+    assert_eq!(String::from_utf8_lossy(&ack.payload), r#"{"stream":"ORDERS","seq":1}"#);
+    // Nats-Msg-Id in the headers deduplicates, as JetStream's.
+    let inbox = "_INBOX.test.*";
+    let sid = c.subscribe(inbox, None).unwrap();
+    let headers = b"NATS/1.0\r\nNats-Msg-Id: order-2\r\n\r\n";
+    c.publish_with_headers("orders.2", Some("_INBOX.test.a"), headers, b"two").unwrap();
+    c.publish_with_headers("orders.2", Some("_INBOX.test.b"), headers, b"two again").unwrap();
+    // A plain publish is stored without an answer.
+    c.publish("orders.3", None, b"three").unwrap();
+    c.flush().unwrap();
+    let mut acks = [c.next_msg(T).unwrap(), c.next_msg(T).unwrap()];
+    acks.sort_by(|a, b| a.subject.cmp(&b.subject));
+    assert!(acks.iter().all(|m| m.sid == sid));
+    assert_eq!(String::from_utf8_lossy(&acks[0].payload), r#"{"stream":"ORDERS","seq":2}"#);
+    assert_eq!(String::from_utf8_lossy(&acks[1].payload), r#"{"stream":"ORDERS","seq":2,"duplicate":true}"#);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while js.get("ORDERS", 3).is_err() {
+        assert!(std::time::Instant::now() < deadline, "the plain publish is stored");
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(js.get("ORDERS", 2).unwrap().msg_id.as_deref(), Some("order-2"));
+    assert_eq!(js.info("ORDERS").unwrap().msgs, 3);
+}
+
+#[test]
+fn cli_serve_a_versioned_folder_with_its_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let add = strata().arg("--data").arg(dir.path()).args(["stream", "add", "LOG", "log.*"]).output().unwrap();
+    assert!(add.status.success(), "{}", String::from_utf8_lossy(&add.stderr));
+    let mut serve = Kill(
+        strata().arg("--data").arg(dir.path()).args(["serve", "--listen", "127.0.0.1:0"]).stderr(Stdio::piped()).spawn().unwrap(),
+    );
+    let (first, mut err) = ready_line(&mut serve.0);
+    assert!(first.contains("streams: LOG"), "{first}");
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    let addr = line.trim().rsplit(' ').nth(3).unwrap().to_owned();
+    let out = strata().args(["request", "log.a", "hello", "--server", &addr]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\"{\\\"stream\\\":\\\"LOG\\\",\\\"seq\\\":1}\"\n");
+    drop(serve);
+    let got = strata().arg("--data").arg(dir.path()).args(["stream", "get", "LOG", "1"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&got.stdout), "[#1] log.a: hello\n");
+}
+
+/// The same client against the reference server: `nats-server` (Debian's 2.9) must be on the
+/// PATH. Not run in CI: `cargo test -p strata --test server -- --ignored`.
+#[test]
+#[ignore = "needs nats-server on the PATH"]
+fn interop_with_nats_server() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _ns = Kill(Command::new("nats-server").args(["-a", "127.0.0.1", "-p", &port.to_string()]).stderr(Stdio::null()).spawn().expect("nats-server runs"));
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut sub = loop {
+        match Client::connect(addr.as_str()) {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(sub.server_info().contains("\"headers\":true"), "{}", sub.server_info());
+    let sid = sub.subscribe("h.*", None).unwrap();
+    sub.flush().unwrap();
+    let mut publisher = Client::connect(addr.as_str()).unwrap();
+    let headers = b"NATS/1.0\r\nX-Trace: 42\r\n\r\n";
+    publisher.publish_with_headers("h.1", None, headers, b"body").unwrap();
+    publisher.flush().unwrap();
+    let m = sub.next_msg(T).unwrap();
+    assert_eq!((m.sid, m.headers.as_deref(), &m.payload[..]), (sid, Some(&headers[..]), &b"body"[..]));
+    assert!(matches!(publisher.request("nobody", b"?", Duration::from_secs(5)), Err(ClientError::NoResponders)));
 }

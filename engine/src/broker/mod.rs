@@ -285,18 +285,33 @@ impl Broker {
     /// Publishes `payload` on `subject`, with `reply` as the reply subject if given.
     pub fn handle_publish(
         &mut self,
+        now_ms: u64,
+        client: ClientId,
+        subject: &str,
+        reply: Option<&str>,
+        payload: &[u8],
+    ) -> Result<PublishOutcome, PublishError> {
+        self.handle_publish_with_headers(now_ms, client, subject, reply, None, payload)
+    }
+
+    /// [`Broker::handle_publish`] with NATS headers (carried as opaque bytes; they count
+    /// against the maximum payload together with the payload, as in NATS).
+    pub fn handle_publish_with_headers(
+        &mut self,
         _now_ms: u64,
         client: ClientId,
         subject: &str,
         reply: Option<&str>,
+        headers: Option<&[u8]>,
         payload: &[u8],
     ) -> Result<PublishOutcome, PublishError> {
         if !self.clients.contains_key(&client.0) {
             return Err(PublishError::UnknownClient(client));
         }
         let max = self.config.max_payload_bytes;
-        if payload.len() > max {
-            return Err(PublishError::PayloadTooLarge { len: payload.len(), max });
+        let len = payload.len() + headers.map_or(0, <[u8]>::len);
+        if len > max {
+            return Err(PublishError::PayloadTooLarge { len, max });
         }
         let s = Subject::parse_with_max(subject, self.config.max_subject_bytes)
             .map_err(PublishError::InvalidSubject)?;
@@ -307,7 +322,20 @@ impl Broker {
             ),
             None => None,
         };
-        Ok(self.route(s, reply.map(|r| Arc::from(r.as_str())), payload))
+        Ok(self.route(s, reply.map(|r| Arc::from(r.as_str())), headers, payload))
+    }
+
+    /// The first of `client`'s own subscriptions (not request inboxes) whose pattern matches
+    /// `subject`: where NATS sends a "no responders" status for a request whose reply subject
+    /// is `subject`. `None` for an unknown client, an invalid subject, or no match.
+    pub fn subscription_matching(&self, client: ClientId, subject: &str) -> Option<Sid> {
+        let c = self.clients.get(&client.0)?;
+        let s = Subject::parse_with_max(subject, self.config.max_subject_bytes).ok()?;
+        let matches = |slot: u32| {
+            let pattern = &self.subs[slot as usize].pattern;
+            Pattern::parse_with_max(pattern, crate::subject::MAX_SUBJECT_BYTES_LIMIT).is_ok_and(|p| p.matches(s))
+        };
+        c.subs.iter().find(|&(_, &slot)| matches(slot)).map(|(&sid, _)| sid)
     }
 
     /// Sends a request: subscribes the client to a fresh inbox, publishes `payload` on
@@ -348,7 +376,7 @@ impl Broker {
         if let Some(d) = deadline {
             self.deadlines.insert((d, client.0, request.0));
         }
-        let out = self.route(s, Some(Arc::from(inbox.as_str())), payload);
+        let out = self.route(s, Some(Arc::from(inbox.as_str())), None, payload);
         if out.matched == 0 {
             self.stats.no_responders += 1;
             self.finish_request(client.0, request, Delivery::NoResponders { request });
@@ -429,13 +457,13 @@ impl Broker {
         }
     }
 
-    fn route(&mut self, subject: Subject<'_>, reply: Option<Arc<str>>, payload: &[u8]) -> PublishOutcome {
+    fn route(&mut self, subject: Subject<'_>, reply: Option<Arc<str>>, headers: Option<&[u8]>, payload: &[u8]) -> PublishOutcome {
         self.stats.published += 1;
         let mut matches = core::mem::take(&mut self.scratch);
         self.index.match_into(subject, &mut matches);
         let mut out = PublishOutcome { matched: matches.len(), ..PublishOutcome::default() };
         if !matches.is_empty() {
-            let message = Message { subject: Arc::from(subject.as_str()), reply, payload: Arc::from(payload) };
+            let message = Message { subject: Arc::from(subject.as_str()), reply, headers: headers.map(Arc::from), payload: Arc::from(payload) };
             for &slot in matches.plain.iter().chain(matches.queued.iter()) {
                 if self.deliver(slot, &message) {
                     out.queued += 1;

@@ -58,6 +58,9 @@ pub struct Message {
     pub subject: Arc<str>,
     /// Where replies go, if the publisher asked for them.
     pub reply: Option<Arc<str>>,
+    /// NATS headers, as sent (`NATS/1.0\r\nKey: Value\r\n...\r\n\r\n`), if any. The broker
+    /// carries them without reading them.
+    pub headers: Option<Arc<[u8]>>,
     /// The payload.
     pub payload: Arc<[u8]>,
 }
@@ -65,7 +68,10 @@ pub struct Message {
 impl Message {
     /// What the message counts for against pending byte limits.
     pub fn size_bytes(&self) -> usize {
-        self.subject.len() + self.reply.as_ref().map_or(0, |r| r.len()) + self.payload.len()
+        self.subject.len()
+            + self.reply.as_ref().map_or(0, |r| r.len())
+            + self.headers.as_ref().map_or(0, |h| h.len())
+            + self.payload.len()
     }
 }
 

@@ -9,6 +9,8 @@ pub const PONG: &[u8] = b"PONG\r\n";
 pub const OK: &[u8] = b"+OK\r\n";
 /// What every `-ERR` line starts with.
 pub const ERR_PREFIX: &[u8] = b"-ERR '";
+/// The header block of NATS's "no responders" status message.
+pub const NO_RESPONDERS_HEADERS: &[u8] = b"NATS/1.0 503\r\n\r\n";
 
 fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     let mut digits = [0u8; 20];
@@ -38,6 +40,46 @@ pub fn encode_msg(out: &mut Vec<u8>, subject: &str, sid: u64, reply: Option<&str
     }
     push_u64(out, payload.len() as u64);
     out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `HMSG <subject> <sid> [reply] <#header bytes> <#total bytes>\r\n<headers><payload>\r\n`.
+pub fn encode_hmsg(out: &mut Vec<u8>, subject: &str, sid: u64, reply: Option<&str>, headers: &[u8], payload: &[u8]) {
+    out.reserve(subject.len() + reply.map_or(0, str::len) + headers.len() + payload.len() + 64);
+    out.extend_from_slice(b"HMSG ");
+    out.extend_from_slice(subject.as_bytes());
+    out.push(b' ');
+    push_u64(out, sid);
+    out.push(b' ');
+    if let Some(r) = reply {
+        out.extend_from_slice(r.as_bytes());
+        out.push(b' ');
+    }
+    push_u64(out, headers.len() as u64);
+    out.push(b' ');
+    push_u64(out, (headers.len() + payload.len()) as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(headers);
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// `HPUB <subject> [reply] <#header bytes> <#total bytes>\r\n<headers><payload>\r\n`.
+pub fn encode_hpub(out: &mut Vec<u8>, subject: &str, reply: Option<&str>, headers: &[u8], payload: &[u8]) {
+    out.reserve(subject.len() + reply.map_or(0, str::len) + headers.len() + payload.len() + 48);
+    out.extend_from_slice(b"HPUB ");
+    out.extend_from_slice(subject.as_bytes());
+    out.push(b' ');
+    if let Some(r) = reply {
+        out.extend_from_slice(r.as_bytes());
+        out.push(b' ');
+    }
+    push_u64(out, headers.len() as u64);
+    out.push(b' ');
+    push_u64(out, (headers.len() + payload.len()) as u64);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(headers);
     out.extend_from_slice(payload);
     out.extend_from_slice(b"\r\n");
 }
@@ -82,12 +124,14 @@ pub fn encode_unsub(out: &mut Vec<u8>, sid: u64, max: Option<u64>) {
     out.extend_from_slice(b"\r\n");
 }
 
-/// `CONNECT {"verbose":..,"pedantic":false,"lang":"rust","name":<name>,"protocol":1}\r\n`.
+/// `CONNECT {"verbose":..,"pedantic":false,"lang":"rust","name":<name>,"protocol":1,
+/// "headers":true,"no_responders":true}\r\n`: the client takes `HMSG` and wants the "no
+/// responders" status.
 /// `name` must not contain `"` or `\` (it is written as is).
 pub fn encode_connect(out: &mut Vec<u8>, verbose: bool, name: &str) {
     out.extend_from_slice(b"CONNECT {\"verbose\":");
     out.extend_from_slice(if verbose { b"true" } else { b"false" });
-    out.extend_from_slice(b",\"pedantic\":false,\"lang\":\"rust\",\"version\":\"0.1.0\",\"protocol\":1,\"name\":\"");
+    out.extend_from_slice(b",\"pedantic\":false,\"lang\":\"rust\",\"version\":\"0.1.0\",\"protocol\":1,\"headers\":true,\"no_responders\":true,\"name\":\"");
     out.extend(name.bytes().filter(|&b| b != b'"' && b != b'\\' && b >= 0x20));
     out.extend_from_slice(b"\"}\r\n");
 }
@@ -103,7 +147,7 @@ pub fn encode_info(out: &mut Vec<u8>, server_id: &str, version: &str, host: &str
     out.extend_from_slice(&clean(host));
     out.extend_from_slice(b"\",\"port\":");
     push_u64(out, u64::from(port));
-    out.extend_from_slice(b",\"headers\":false,\"max_payload\":");
+    out.extend_from_slice(b",\"headers\":true,\"max_payload\":");
     push_u64(out, max_payload as u64);
     out.extend_from_slice(b"}\r\n");
 }
@@ -149,6 +193,18 @@ mod tests {
         assert_eq!(ops[1], ClientOp::Pub { subject: "s", reply: Some("_INBOX.1"), payload: &[0, 1, 2] });
         assert_eq!(ops[2], ClientOp::Sub { subject: "s.>", queue: Some("q"), sid: u64::MAX });
         assert_eq!(ops[3], ClientOp::Unsub { sid: 3, max: Some(10) });
+
+        let mut out = Vec::new();
+        encode_hmsg(&mut out, "_INBOX.a", 9, None, NO_RESPONDERS_HEADERS, b"");
+        encode_hpub(&mut out, "s", Some("r"), b"NATS/1.0\r\nNats-Msg-Id: 1\r\n\r\n", b"p");
+        let (op, n) = parse_server_op(&out, &l).unwrap().unwrap();
+        assert_eq!(op, ServerOp::HMsg { subject: "_INBOX.a", sid: 9, reply: None, headers: NO_RESPONDERS_HEADERS, payload: b"" });
+        let (op, m) = parse_client_op(&out[n..], &l).unwrap().unwrap();
+        assert_eq!(op, ClientOp::HPub { subject: "s", reply: Some("r"), headers: b"NATS/1.0\r\nNats-Msg-Id: 1\r\n\r\n", payload: b"p" });
+        assert_eq!(n + m, out.len());
+        let mut out = Vec::new();
+        encode_connect(&mut out, false, "x");
+        assert!(matches!(parse_client_op(&out, &l).unwrap().unwrap().0, ClientOp::Connect(c) if c.headers && c.no_responders));
 
         let mut info = Vec::new();
         encode_info(&mut info, "id", "0.1.0", "127.0.0.1", 4222, 1 << 20);

@@ -1,11 +1,13 @@
 //! The NATS client text protocol (the subset Strata speaks), as pure parsers and encoders.
 //!
-//! A client sends `CONNECT`, `PUB`, `SUB`, `UNSUB`, `PING`, `PONG`; a server sends `INFO`,
-//! `MSG`, `PING`, `PONG`, `+OK`, `-ERR`. Every operation is one control line ended by `\r\n`
-//! (a bare `\n` is accepted too); `PUB` and `MSG` are followed by exactly the announced number of
-//! payload bytes and `\r\n`. Operation names are case-insensitive; arguments are separated by
-//! spaces or tabs. Headers (`HPUB`/`HMSG`) are not part of the subset: a server advertises
-//! `"headers":false` and treats them as unknown operations.
+//! A client sends `CONNECT`, `PUB`, `HPUB`, `SUB`, `UNSUB`, `PING`, `PONG`; a server sends
+//! `INFO`, `MSG`, `HMSG`, `PING`, `PONG`, `+OK`, `-ERR`. Every operation is one control line
+//! ended by `\r\n` (a bare `\n` is accepted too); `PUB` and `MSG` are followed by exactly the
+//! announced number of payload bytes and `\r\n`; `HPUB` and `HMSG` announce the header bytes and
+//! the total (headers + payload) and are followed by that many bytes and `\r\n`. The header
+//! block (`NATS/1.0[ status]\r\nKey: Value\r\n...\r\n\r\n`) is carried as bytes; [`header`]
+//! reads one value and [`status`] the status code. Operation names are case-insensitive;
+//! arguments are separated by spaces or tabs.
 //!
 //! The parsers are incremental and allocation-free: [`parse_client_op`] and
 //! [`parse_server_op`] look at the bytes received so far and return `Ok(None)` when an operation
@@ -30,9 +32,11 @@ mod encode;
 mod parse;
 
 pub use encode::{
-    encode_connect, encode_err, encode_info, encode_msg, encode_pub, encode_sub, encode_unsub, ERR_PREFIX,
-    OK, PING, PONG,
+    encode_connect, encode_err, encode_hmsg, encode_hpub, encode_info, encode_msg, encode_pub, encode_sub,
+    encode_unsub, ERR_PREFIX, NO_RESPONDERS_HEADERS, OK, PING, PONG,
 };
+pub use headers::{header, status};
+mod headers;
 pub use parse::{parse_client_op, parse_server_op, ClientOp, ConnectOptions, ServerOp};
 
 use core::fmt;
@@ -84,6 +88,11 @@ pub enum WireError {
     },
     /// The payload is not followed by `\r\n`.
     MissingPayloadEnd,
+    /// `HPUB`/`HMSG` announce more header bytes than bytes in all.
+    BadHeaderSize {
+        /// The operation.
+        op: &'static str,
+    },
     /// The control line is not UTF-8.
     NotUtf8,
 }
@@ -99,6 +108,7 @@ impl fmt::Display for WireError {
                 write!(f, "Maximum Payload Violation ({len} bytes, max {max})")
             }
             WireError::MissingPayloadEnd => f.write_str("Payload Not Followed by CRLF"),
+            WireError::BadHeaderSize { op } => write!(f, "Header Size Over Total Size in {op}"),
             WireError::NotUtf8 => f.write_str("Control Line Is Not UTF-8"),
         }
     }

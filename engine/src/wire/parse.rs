@@ -15,6 +15,17 @@ pub enum ClientOp<'a> {
         /// The payload.
         payload: &'a [u8],
     },
+    /// `HPUB <subject> [reply] <#header bytes> <#total bytes>`, the headers and the payload.
+    HPub {
+        /// The subject (not yet validated).
+        subject: &'a str,
+        /// The reply subject.
+        reply: Option<&'a str>,
+        /// The header block as sent (`NATS/1.0\r\n...\r\n\r\n`; not checked here).
+        headers: &'a [u8],
+        /// The payload after the headers.
+        payload: &'a [u8],
+    },
     /// `SUB <subject> [queue group] <sid>`.
     Sub {
         /// The pattern.
@@ -44,6 +55,11 @@ pub struct ConnectOptions {
     pub verbose: bool,
     /// Strict checking (accepted, no effect here: subjects are always checked).
     pub pedantic: bool,
+    /// The client understands `HMSG` (headers).
+    pub headers: bool,
+    /// The client wants a "no responders" status (`HMSG` with `NATS/1.0 503`) when it
+    /// publishes a request nobody is subscribed to (NATS honours it only with `headers`).
+    pub no_responders: bool,
 }
 
 /// An operation a server sends.
@@ -60,6 +76,20 @@ pub enum ServerOp<'a> {
         /// The reply subject.
         reply: Option<&'a str>,
         /// The payload.
+        payload: &'a [u8],
+    },
+    /// `HMSG <subject> <sid> [reply] <#header bytes> <#total bytes>`, the headers and the
+    /// payload.
+    HMsg {
+        /// The subject it was published on.
+        subject: &'a str,
+        /// The subscription it matched.
+        sid: u64,
+        /// The reply subject.
+        reply: Option<&'a str>,
+        /// The header block as sent.
+        headers: &'a [u8],
+        /// The payload after the headers.
         payload: &'a [u8],
     },
     /// `PING`.
@@ -88,6 +118,20 @@ pub fn parse_client_op<'a>(buf: &'a [u8], limits: &Limits) -> Result<Option<(Cli
         let size = size_arg(size, OP)?;
         let Some((payload, used)) = payload(buf, next, size, limits)? else { return Ok(None) };
         (ClientOp::Pub { subject, reply, payload }, used)
+    } else if op.eq_ignore_ascii_case("HPUB") {
+        const OP: &str = "HPUB";
+        let (subject, reply, hdr, total) = match args.collect::<4>(OP)? {
+            (3, [s, h, t, _]) => (s, None, h, t),
+            (4, [s, r, h, t]) => (s, Some(r), h, t),
+            _ => return Err(WireError::WrongArguments { op: OP }),
+        };
+        let (hdr, total) = (size_arg(hdr, OP)?, size_arg(total, OP)?);
+        if hdr > total {
+            return Err(WireError::BadHeaderSize { op: OP });
+        }
+        let Some((all, used)) = payload(buf, next, total, limits)? else { return Ok(None) };
+        let (headers, payload) = all.split_at(hdr);
+        (ClientOp::HPub { subject, reply, headers, payload }, used)
     } else if op.eq_ignore_ascii_case("SUB") {
         const OP: &str = "SUB";
         let (subject, queue, sid) = match args.collect::<3>(OP)? {
@@ -110,7 +154,12 @@ pub fn parse_client_op<'a>(buf: &'a [u8], limits: &Limits) -> Result<Option<(Cli
         (ClientOp::Pong, next)
     } else if op.eq_ignore_ascii_case("CONNECT") {
         let json = rest;
-        let options = ConnectOptions { verbose: json_true(json, "verbose"), pedantic: json_true(json, "pedantic") };
+        let options = ConnectOptions {
+            verbose: json_true(json, "verbose"),
+            pedantic: json_true(json, "pedantic"),
+            headers: json_true(json, "headers"),
+            no_responders: json_true(json, "no_responders"),
+        };
         (ClientOp::Connect(options), next)
     } else {
         return Err(WireError::UnknownOperation);
@@ -134,6 +183,21 @@ pub fn parse_server_op<'a>(buf: &'a [u8], limits: &Limits) -> Result<Option<(Ser
         let size = size_arg(size, OP)?;
         let Some((payload, used)) = payload(buf, next, size, limits)? else { return Ok(None) };
         (ServerOp::Msg { subject, sid, reply, payload }, used)
+    } else if op.eq_ignore_ascii_case("HMSG") {
+        const OP: &str = "HMSG";
+        let (subject, sid, reply, hdr, total) = match args.collect::<5>(OP)? {
+            (4, [s, id, h, t, _]) => (s, id, None, h, t),
+            (5, [s, id, r, h, t]) => (s, id, Some(r), h, t),
+            _ => return Err(WireError::WrongArguments { op: OP }),
+        };
+        let sid = number(sid, OP)?;
+        let (hdr, total) = (size_arg(hdr, OP)?, size_arg(total, OP)?);
+        if hdr > total {
+            return Err(WireError::BadHeaderSize { op: OP });
+        }
+        let Some((all, used)) = payload(buf, next, total, limits)? else { return Ok(None) };
+        let (headers, payload) = all.split_at(hdr);
+        (ServerOp::HMsg { subject, sid, reply, headers, payload }, used)
     } else if op.eq_ignore_ascii_case("PING") {
         (ServerOp::Ping, next)
     } else if op.eq_ignore_ascii_case("PONG") {
@@ -292,9 +356,16 @@ mod tests {
         input.extend_from_slice(b"\r\n");
         assert_eq!(
             one(&input),
-            Ok(Some((ClientOp::Connect(ConnectOptions { verbose: true, pedantic: false }), input.len())))
+            Ok(Some((ClientOp::Connect(ConnectOptions { verbose: true, ..ConnectOptions::default() }), input.len())))
         );
         assert_eq!(one(b"CONNECT {}\r\n").unwrap().unwrap().0, ClientOp::Connect(ConnectOptions::default()));
+        let c = one(b"CONNECT {\"headers\":true,\"no_responders\":true}\r\n").unwrap().unwrap().0;
+        assert_eq!(c, ClientOp::Connect(ConnectOptions { headers: true, no_responders: true, ..ConnectOptions::default() }));
+        assert_eq!(
+            one(b"HPUB a r 12 14\r\nNATS/1.0\r\n\r\nhi\r\n"),
+            Ok(Some((ClientOp::HPub { subject: "a", reply: Some("r"), headers: b"NATS/1.0\r\n\r\n", payload: b"hi" }, 32)))
+        );
+        assert_eq!(one(b"HPUB a 0 0\r\n\r\n").unwrap().unwrap().0, ClientOp::HPub { subject: "a", reply: None, headers: b"", payload: b"" });
     }
 
     #[test]
@@ -306,7 +377,10 @@ mod tests {
 
     #[test]
     fn malformed_input_is_a_typed_error() {
-        assert_eq!(one(b"HPUB a 1 2\r\n"), Err(WireError::UnknownOperation));
+        assert_eq!(one(b"HPUB a 3 2\r\n"), Err(WireError::BadHeaderSize { op: "HPUB" }));
+        assert_eq!(one(b"HPUB a 1\r\n"), Err(WireError::WrongArguments { op: "HPUB" }));
+        assert_eq!(one(b"HPUB a 1 17\r\n"), Err(WireError::PayloadTooLarge { len: 17, max: 16 }));
+        assert_eq!(one(b"XPUB a 1 2\r\n"), Err(WireError::UnknownOperation));
         assert_eq!(one(b"PUB a\r\n"), Err(WireError::WrongArguments { op: "PUB" }));
         assert_eq!(one(b"PUB a b c 1\r\n"), Err(WireError::WrongArguments { op: "PUB" }));
         assert_eq!(one(b"PUB a -1\r\n"), Err(WireError::BadNumber { op: "PUB" }));
@@ -339,6 +413,11 @@ mod tests {
         assert_eq!(p(b"+OK\r\n").unwrap().unwrap().0, ServerOp::Ok);
         assert_eq!(p(b"PING\r\n").unwrap().unwrap().0, ServerOp::Ping);
         assert_eq!(p(b"MSG a x 1\r\n"), Err(WireError::BadNumber { op: "MSG" }));
+        assert_eq!(
+            p(b"HMSG _INBOX.1 7 16 16\r\nNATS/1.0 503\r\n\r\n\r\n").unwrap().unwrap().0,
+            ServerOp::HMsg { subject: "_INBOX.1", sid: 7, reply: None, headers: b"NATS/1.0 503\r\n\r\n", payload: b"" }
+        );
+        assert_eq!(p(b"HMSG a 1 5 4\r\n"), Err(WireError::BadHeaderSize { op: "HMSG" }));
         assert_eq!(p(b"PUB a 1\r\n"), Err(WireError::UnknownOperation));
     }
 }

@@ -17,7 +17,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use strata_engine::broker::{ClientId, Delivery, Sid, UnsubscribeError};
-use strata_engine::wire::{self, ClientOp, Limits};
+use strata_engine::wire::{self, ClientOp, ConnectOptions, Limits};
 
 /// Deliveries moved per writer round when no control frame waits.
 const WRITE_BATCH: usize = 1024;
@@ -29,6 +29,9 @@ struct ConnShared {
     ctrl: Mutex<Vec<u8>>,
     /// The reader is done: the writer sends what control frames remain and stops.
     closing: AtomicBool,
+    /// The client said `"headers":true` in `CONNECT`: messages with headers go out as `HMSG`
+    /// (to other clients their headers are dropped, as NATS does).
+    headers: AtomicBool,
 }
 
 /// Serves one accepted connection until it closes; runs on the calling thread.
@@ -38,7 +41,7 @@ pub(crate) fn serve_connection(hub: Arc<Hub>, stream: TcpStream, limits: Limits,
         return;
     }
     let Ok((client, waker)) = hub.connect() else { return };
-    let shared = Arc::new(ConnShared { ctrl: Mutex::new(Vec::new()), closing: AtomicBool::new(false) });
+    let shared = Arc::new(ConnShared { ctrl: Mutex::new(Vec::new()), closing: AtomicBool::new(false), headers: AtomicBool::new(false) });
     let writer = match stream.try_clone() {
         Ok(out) => {
             let (hub, shared, waker) = (hub.clone(), shared.clone(), waker.clone());
@@ -71,7 +74,7 @@ fn lock_ctrl(shared: &ConnShared) -> std::sync::MutexGuard<'_, Vec<u8>> {
 fn read_loop(hub: &Hub, client: ClientId, waker: &Condvar, shared: &ConnShared, mut stream: &TcpStream, limits: &Limits) {
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let mut chunk = vec![0u8; READ_CHUNK];
-    let mut verbose = false;
+    let mut opts = ConnectOptions::default();
     loop {
         let n = match stream.read(&mut chunk) {
             Ok(0) | Err(_) => return,
@@ -87,7 +90,7 @@ fn read_loop(hub: &Hub, client: ClientId, waker: &Condvar, shared: &ConnShared, 
             match wire::parse_client_op(&buf[at..], limits) {
                 Ok(Some((op, used))) => {
                     at += used;
-                    wrote_ctrl |= handle(&mut st, now, client, shared, op, &mut verbose);
+                    wrote_ctrl |= handle(&mut st, now, client, shared, op, &mut opts);
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -115,17 +118,20 @@ fn read_loop(hub: &Hub, client: ClientId, waker: &Condvar, shared: &ConnShared, 
 }
 
 /// Carries out one operation; true when it queued a control frame.
-fn handle(st: &mut HubState, now: u64, client: ClientId, shared: &ConnShared, op: ClientOp<'_>, verbose: &mut bool) -> bool {
+fn handle(st: &mut HubState, now: u64, client: ClientId, shared: &ConnShared, op: ClientOp<'_>, opts: &mut ConnectOptions) -> bool {
+    let mut status = false;
     let err = match op {
         ClientOp::Connect(o) => {
-            *verbose = o.verbose;
+            *opts = o;
+            shared.headers.store(o.headers, Ordering::SeqCst);
             None
         }
-        ClientOp::Pub { subject, reply, payload } => st
-            .broker
-            .handle_publish(now, client, subject, reply, payload)
-            .err()
-            .map(|e| format!("Invalid Publish: {}", MessagingError::from_publish(e))),
+        ClientOp::Pub { subject, reply, payload } => {
+            publish(st, now, client, shared, opts, subject, reply, None, payload, &mut status)
+        }
+        ClientOp::HPub { subject, reply, headers, payload } => {
+            publish(st, now, client, shared, opts, subject, reply, Some(headers), payload, &mut status)
+        }
         ClientOp::Sub { subject, queue, sid } => st
             .broker
             .handle_subscribe(now, client, Sid(sid), subject, queue)
@@ -147,11 +153,41 @@ fn handle(st: &mut HubState, now: u64, client: ClientId, shared: &ConnShared, op
             wire::encode_err(&mut lock_ctrl(shared), &e);
             true
         }
-        None if *verbose => {
+        None if opts.verbose => {
             lock_ctrl(shared).extend_from_slice(wire::OK);
             true
         }
-        None => false,
+        None => status,
+    }
+}
+
+/// Publishes; a request (reply subject) that matched nobody gets NATS's "no responders" status
+/// on the client's own subscription to the reply subject, when the client asked for it. Returns
+/// the error to report; `status` is set when the status was queued.
+#[allow(clippy::too_many_arguments)]
+fn publish(
+    st: &mut HubState,
+    now: u64,
+    client: ClientId,
+    shared: &ConnShared,
+    opts: &ConnectOptions,
+    subject: &str,
+    reply: Option<&str>,
+    headers: Option<&[u8]>,
+    payload: &[u8],
+    status: &mut bool,
+) -> Option<String> {
+    match st.broker.handle_publish_with_headers(now, client, subject, reply, headers, payload) {
+        Ok(out) => {
+            if let (0, Some(reply), true, true) = (out.matched, reply, opts.headers, opts.no_responders) {
+                if let Some(sid) = st.broker.subscription_matching(client, reply) {
+                    wire::encode_hmsg(&mut lock_ctrl(shared), reply, sid.0, None, wire::NO_RESPONDERS_HEADERS, b"");
+                    *status = true;
+                }
+            }
+            None
+        }
+        Err(e) => Some(format!("Invalid Publish: {}", MessagingError::from_publish(e))),
     }
 }
 
@@ -190,9 +226,15 @@ fn write_loop(hub: &Hub, client: ClientId, waker: &Condvar, shared: &ConnShared,
         }
         // Control frames were taken after the deliveries: write the deliveries first.
         frame.clear();
+        let headers = shared.headers.load(Ordering::SeqCst);
         for d in deliveries.drain(..) {
             if let Delivery::Message { sid, message } = d {
-                wire::encode_msg(&mut frame, &message.subject, sid.0, message.reply.as_deref(), &message.payload);
+                match (&message.headers, headers) {
+                    (Some(h), true) => {
+                        wire::encode_hmsg(&mut frame, &message.subject, sid.0, message.reply.as_deref(), h, &message.payload)
+                    }
+                    _ => wire::encode_msg(&mut frame, &message.subject, sid.0, message.reply.as_deref(), &message.payload),
+                }
             }
         }
         frame.append(&mut ctrl);

@@ -1,21 +1,26 @@
 //! A TCP server speaking a subset of the NATS client protocol over a [`Db`]'s broker.
 //!
 //! `strata serve` runs one; tests and benchmarks start one in-process with [`Server::start`].
-//! Any NATS client that does not need headers can connect: the server sends `INFO` (with
-//! `"headers":false` and its `max_payload`), then accepts `CONNECT` (only `verbose` is
-//! honoured), `PUB`, `SUB` (with queue groups), `UNSUB` (with a message count), `PING` and
-//! `PONG`, and sends `MSG`, `PING`/`PONG`, `+OK` (verbose mode) and `-ERR '<reason>'`.
+//! NATS clients can connect: the server sends `INFO` (with `"headers":true` and its
+//! `max_payload`), then accepts `CONNECT` (`verbose`, `headers` and `no_responders` are
+//! honoured), `PUB`, `HPUB`, `SUB` (with queue groups), `UNSUB` (with a message count), `PING`
+//! and `PONG`, and sends `MSG`, `HMSG` (to clients that asked for headers), `PING`/`PONG`,
+//! `+OK` (verbose mode) and `-ERR '<reason>'`.
 //!
 //! * A malformed operation (unknown name, wrong arguments, a control line over 4 KiB, a
-//!   payload over the maximum announced before it is read, a payload not ended by `\r\n`) gets
-//!   `-ERR` with the reason and the connection is closed, as NATS does.
+//!   payload over the maximum announced before it is read, a payload not ended by `\r\n`,
+//!   header bytes over the total) gets `-ERR` with the reason and the connection is closed, as
+//!   NATS does.
 //! * A refused operation (invalid subject or pattern, wildcard in a publish subject, invalid
 //!   queue name) gets `-ERR` with the reason and the connection stays open.
 //! * Every connection is one broker client with a reader and a writer thread (`conn`), so
 //!   the broker's pending limits bound what a slow reader can hold in memory.
 //! * Requests over TCP are NATS-style (subscribe to an inbox, publish with it as reply
-//!   subject). A request nobody listens to times out: NATS's immediate "no responders" answer
-//!   is a header message, outside this subset ([`Db::request`] in process has it).
+//!   subject). A request nobody listens to gets NATS's "no responders" status (`HMSG` with
+//!   `NATS/1.0 503`) on the requester's inbox subscription when its `CONNECT` asked for it.
+//! * On a versioned [`Db`], publishes on subjects captured by its streams are stored, and
+//!   requests on them are answered with JetStream's publish acknowledgement
+//!   ([`crate::streams`]).
 //! * Publishers see their own messages when subscribed (NATS's `echo`, always on here).
 mod conn;
 

@@ -35,8 +35,11 @@ pub(crate) struct CaptureItem {
 }
 
 impl CaptureItem {
+    /// The message's `Nats-Msg-Id` header, if any, becomes its message id (JetStream's
+    /// deduplication).
     pub(crate) fn from_message(m: Message) -> CaptureItem {
-        CaptureItem { subject: m.subject, reply: m.reply, payload: m.payload, msg_id: None, waiter: None }
+        let msg_id = m.headers.as_deref().and_then(|h| strata_engine::wire::header(h, "Nats-Msg-Id")).filter(|id| !id.is_empty()).map(str::to_owned);
+        CaptureItem { subject: m.subject, reply: m.reply, payload: m.payload, msg_id, waiter: None }
     }
 }
 
