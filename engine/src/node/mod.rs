@@ -11,10 +11,20 @@
 //!   client session table.
 //! * [`apply`] — committed entries become MVCC one-phase commits, deterministically, one
 //!   entry at a time; sessions make a retried write apply at most once.
+//! * [`raftlog`] — the durable Raft log of a region on its own disk folder: segment files of
+//!   checksummed records, group commit, recovery into [`strata_raft::Recovered`], compaction
+//!   by whole segments.
+//!
+//! **The Raft log is the store's write-ahead log:** an entry is durable once its log write is
+//! synced (one sync per batch of appended entries); applied entries go to the store's
+//! memtable without a WAL, and each flush records the index of the last entry it holds
+//! (`Store::durable_mark`). After a crash the node replays the committed entries after that
+//! mark from the log, and compacts the log up to it.
 //!
 //! Design notes and the recovery contract are in `docs/node.md`.
 pub mod apply;
 pub mod command;
+pub mod raftlog;
 pub mod state;
 pub mod wire;
 
