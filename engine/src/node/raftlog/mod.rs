@@ -205,7 +205,7 @@ struct Group {
 
 #[derive(Debug)]
 enum Phase {
-    Recovering(Recovery),
+    Recovering(alloc::boxed::Box<Recovery>),
     Open,
     Failed,
 }
@@ -249,7 +249,7 @@ impl RaftLog {
     pub fn open(cfg: LogConfig) -> RaftLog {
         let mut log = RaftLog {
             cfg,
-            phase: Phase::Recovering(Recovery::default()),
+            phase: Phase::Recovering(alloc::boxed::Box::default()),
             outputs: VecDeque::new(),
             next_io: 0,
             pending: BTreeMap::new(),

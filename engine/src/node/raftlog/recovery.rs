@@ -34,7 +34,7 @@ impl RaftLog {
         let Phase::Recovering(rec) = &mut self.phase else { return };
         let mut rec = core::mem::take(rec);
         match self.recover(&mut rec, result) {
-            Ok(true) => self.finish_recovery(rec),
+            Ok(true) => self.finish_recovery(*rec),
             Ok(false) => self.phase = Phase::Recovering(rec),
             Err(e) => {
                 self.phase = Phase::Failed;
