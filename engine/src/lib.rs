@@ -12,6 +12,8 @@
 //!   groups, request/reply, per-subscriber pending limits.
 //! * [`stream`] — persistent streams and durable consumers (JetStream's model) stored in the
 //!   LSM under the `s` key namespace; publishes and acks acknowledged after durability.
+//! * [`node`] — the replicated node: the store behind Raft (wire types, log commands, apply,
+//!   the durable Raft log).
 //! * [`wire`] — the NATS client text protocol (the subset Strata's server speaks): incremental
 //!   parsers for both directions and encoders.
 //!
