@@ -202,7 +202,8 @@ fn redelivery_after_ack_wait_by_the_real_clock() {
     js.create(orders()).unwrap();
     js.publish("orders.x", "once").unwrap();
     let mut cfg = ConsumerConfig::new("slow");
-    cfg.ack_wait_ms = 100;
+    // Long enough that the zero-wait fetch below comes before it even on a loaded machine.
+    cfg.ack_wait_ms = 1000;
     js.add_consumer("ORDERS", cfg).unwrap();
     let first = js.fetch("ORDERS", "slow", 1, Duration::ZERO).unwrap();
     assert_eq!(first.len(), 1);
