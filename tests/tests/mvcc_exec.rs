@@ -3,6 +3,10 @@
 //! * `reader_matches_memstore`: the store-backed `SnapshotReader` answers every read exactly
 //!   as the `BTreeMap` reference does, over data spread across memtables and many SSTs (tiny
 //!   tables, a tiny cache: most reads stop on missing blocks and resume), raw reads included.
+//! * `seek_reads_past_deleted_versions`: write records put and deleted at random (as GC
+//!   deletes them) across memtables and SSTs: `seek_write` and `next_key`, which position in
+//!   each source directly, still equal the reference when the newest entry they meet is a
+//!   deletion.
 //! * `snapshot_isolation_model`: concurrent transactions through the executor (see
 //!   `strata_tests::mvcc`), checked against the serial reference, with every committed write
 //!   announced exactly once.
@@ -14,6 +18,7 @@
 //! * `same_seed_same_digest`: a run replays byte for byte.
 use std::cell::RefCell;
 use strata_engine::lsm::cache::BlockCache;
+use strata_engine::lsm::batch::Batch;
 use strata_engine::lsm::config::Durability;
 use strata_engine::lsm::store::{Reply, Request};
 use strata_engine::mvcc::error::ReadError;
@@ -21,6 +26,8 @@ use strata_engine::mvcc::exec::snapshot::{BlockMap, StoreSnapshot};
 use strata_engine::mvcc::exec::ExecConfig;
 use strata_engine::mvcc::reader::{MemStore, RawReader, SnapshotReader};
 use strata_engine::mvcc::txn::{self, Mutation, PrewriteRequest};
+use strata_engine::mvcc::codec;
+use strata_engine::mvcc::record::{Write, WriteKind};
 use strata_engine::mvcc::Ts;
 use strata_sim::disk::SimDisk;
 use strata_sim::mvcc::SimMvcc;
@@ -116,6 +123,39 @@ fn reader_matches_memstore() {
             assert_eq!(read(&mut sim, |r| r.raw_get(k)).as_ref(), Some(v), "raw get");
         }
         assert!(sim.store.stats().level_files.iter().sum::<usize>() > 2, "data reached several SSTs");
+    }
+}
+
+#[test]
+fn seek_reads_past_deleted_versions() {
+    for seed in seeds(6) {
+        let mut rng = Rng::new(seed ^ 0x5EE4);
+        let mut sim = SimStore::open(tiny_config(Durability::SyncEachWrite), SimDisk::new(seed));
+        let mut mem = MemStore::new();
+        for _ in 0..600 {
+            let mut b = Batch::new();
+            for _ in 0..1 + rng.below(3) {
+                let k = ukey(rng.below(12));
+                let ts = Ts(1 + rng.below(60));
+                if rng.chance(0.6) {
+                    let mut w = Write::new(WriteKind::Put, ts);
+                    w.short_value = Some(format!("v{}", ts.0).into_bytes());
+                    b.put(&codec::write_key(&k, ts), &w.encode());
+                } else {
+                    b.delete(&codec::write_key(&k, ts));
+                }
+            }
+            mem.apply(&b);
+            assert!(matches!(sim.call(Request::Write(b)), Some(Ok(Reply::Written { .. }))));
+        }
+        assert!(sim.store.stats().level_files.iter().sum::<usize>() > 2, "data reached several SSTs");
+        for n in 0..13 {
+            let k = ukey(n);
+            for at in [0, 1, 7, 20, 33, 59, 60, 61, u64::MAX] {
+                assert_eq!(read(&mut sim, |r| r.seek_write(&k, Ts(at))), mem.seek_write(&k, Ts(at)).unwrap(), "seek_write {k:?} {at}");
+            }
+            assert_eq!(read(&mut sim, |r| r.next_key(&k, None)), mem.next_key(&k, None).unwrap(), "next_key {k:?}");
+        }
     }
 }
 

@@ -28,12 +28,23 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use strata_engine::lsm::config::Durability;
+use strata_engine::lsm::hash::FixedState;
 use strata_engine::lsm::io::{FileKind, FileName, IoId, IoRequest, IoResult};
 use strata_engine::lsm::job::{Job, JobStep};
 use strata_engine::lsm::sstable::{Block, BlockHandle};
 use strata_engine::lsm::store::{Output, ReqId, Reply, Request, Store};
 use strata_engine::mvcc::exec::command::{Command, Response};
+use strata_engine::mvcc::exec::snapshot::BlockSource;
 use strata_engine::mvcc::exec::{CmdId, ExecConfig, ExecError, ExecOutput, Executor};
+
+/// The shared block cache as the MVCC executor's [`BlockSource`].
+struct CacheSource(Arc<SharedCache>);
+
+impl BlockSource for CacheSource {
+    fn cached_block(&self, file_number: u64, offset: u64) -> Option<Block> {
+        self.0.with(file_number, offset, Block::clone).ok()
+    }
+}
 
 /// Everything the callers and the background thread share.
 pub(crate) struct Shared {
@@ -44,14 +55,15 @@ pub(crate) struct Shared {
     /// Signalled when watchers have new responses (or the database closes).
     pub(crate) watch_cond: Condvar,
     pub(crate) disk: Disk,
-    pub(crate) cache: SharedCache,
+    pub(crate) cache: Arc<SharedCache>,
     start: Instant,
     durability: Durability,
 }
 
 pub(crate) struct State {
     pub(crate) store: Store,
-    replies: HashMap<ReqId, std::result::Result<Reply, StoreError>>,
+    /// Replies by request id (ids are sequence numbers: a fixed, cheap hash serves).
+    replies: HashMap<ReqId, std::result::Result<Reply, StoreError>, FixedState>,
     io: VecDeque<(IoId, IoRequest)>,
     jobs: VecDeque<Job>,
     driving: bool,
@@ -68,7 +80,7 @@ pub(crate) struct State {
     pub(crate) exec: Option<Executor>,
     /// The revision watch hub, while a versioned `Db` has watchers (`crate::revwatch`).
     pub(crate) watch: Option<crate::revwatch::HubState>,
-    exec_replies: HashMap<CmdId, std::result::Result<Response, ExecError>>,
+    exec_replies: HashMap<CmdId, std::result::Result<Response, ExecError>, FixedState>,
     exec_opened: Option<std::result::Result<(), ExecError>>,
     /// The stream engine and its routing tables, for a versioned [`crate::Db`].
     pub(crate) side: StreamSide,
@@ -80,7 +92,7 @@ impl Shared {
     pub(crate) fn new(store: Store, disk: Disk, cache: SharedCache, durability: Durability) -> Shared {
         let state = State {
             store,
-            replies: HashMap::new(),
+            replies: HashMap::with_hasher(FixedState),
             io: VecDeque::new(),
             jobs: VecDeque::new(),
             driving: false,
@@ -91,11 +103,11 @@ impl Shared {
             background_dead: false,
             exec: None,
             watch: None,
-            exec_replies: HashMap::new(),
+            exec_replies: HashMap::with_hasher(FixedState),
             exec_opened: None,
             side: StreamSide::default(),
         };
-        Shared { state: Mutex::new(state), cond: Condvar::new(), watch_cond: Condvar::new(), disk, cache, start: Instant::now(), durability }
+        Shared { state: Mutex::new(state), cond: Condvar::new(), watch_cond: Condvar::new(), disk, cache: Arc::new(cache), start: Instant::now(), durability }
     }
 
     /// The store's clock: milliseconds since open.
@@ -235,7 +247,10 @@ impl Shared {
         let mut st = self.lock();
         if st.exec.is_none() {
             let now = Self::exec_now_ms();
-            st.exec = Some(Executor::open(config, now, &mut st.store));
+            let mut exec = Executor::open(config, now, &mut st.store);
+            // Commands read blocks from the cache every reader shares, as raw reads do.
+            exec.set_block_source(Box::new(CacheSource(self.cache.clone())));
+            st.exec = Some(exec);
         }
         let mut none = None;
         self.absorb(&mut st, None, &mut none);

@@ -150,9 +150,15 @@ impl Db {
     /// Sets `key` to `value`: a one-key transaction committed in one phase. Returns once it is
     /// durable (default) or applied (non-syncing modes).
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> TxnResult<()> {
-        let mut b = Batch::new();
-        b.put(key.as_ref(), value.as_ref());
-        self.write(b)
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.check_key(key)?;
+        self.commit_one_pc(|| vec![Mutation::Put(key.to_vec(), value.to_vec())])?;
+        if self.raw.inner.watch.is_some() {
+            let mut b = Batch::new();
+            b.put(key, value);
+            self.publish_committed(&b);
+        }
+        Ok(())
     }
 
     /// Deletes `key` (a one-key transaction).
@@ -165,30 +171,31 @@ impl Db {
     /// Applies `batch` as one transaction committed in one phase: all of it becomes visible at
     /// one timestamp, or none of it. The last operation on a key wins.
     pub fn write(&self, batch: Batch) -> TxnResult<()> {
-        let mut last: BTreeMap<Vec<u8>, Mutation> = BTreeMap::new();
         for op in batch.iter() {
             self.check_key(op.key)?;
-            let m = match op.kind {
-                ValueKind::Put => Mutation::Put(op.key.to_vec(), op.value.to_vec()),
-                ValueKind::Delete => Mutation::Delete(op.key.to_vec()),
-            };
-            last.insert(op.key.to_vec(), m);
         }
-        if last.is_empty() {
+        if batch.is_empty() {
             return Ok(());
         }
-        let muts: Vec<Mutation> = last.into_values().collect();
+        self.commit_one_pc(|| Self::mutations(&batch))?;
+        self.publish_committed(&batch);
+        Ok(())
+    }
+
+    /// Commits the mutations `make` builds (at least one) as one transaction in one phase,
+    /// resolving or waiting out locks in the way.
+    fn commit_one_pc(&self, make: impl Fn() -> Vec<Mutation>) -> TxnResult<()> {
         let mut attempt = 0;
         loop {
             // A zero start ts: the executor draws start and commit ts together, under the
-            // keys' latches, so nothing can commit between them.
-            let mut req = PrewriteRequest::new(muts[0].key().to_vec(), Ts::ZERO, self.ttl_ms());
-            req.mutations = muts.clone();
+            // keys' latches, so nothing can commit between them. (Built afresh per attempt:
+            // the executor consumes the command.)
+            // No primary: a one-phase commit writes no lock for one to point at.
+            let muts = make();
+            let mut req = PrewriteRequest::new(Vec::new(), Ts::ZERO, self.ttl_ms());
+            req.mutations = muts;
             match self.exec(Command::OnePc(req)) {
-                Ok(_) => {
-                    self.publish_committed(&batch);
-                    return Ok(());
-                }
+                Ok(_) => return Ok(()),
                 // (Cannot happen with both timestamps drawn together; a blind write would
                 // simply go again.)
                 Err(TxnErrorOrExec::Exec(ExecError::Mvcc(MvccError::WriteConflict { .. }))) => {}
@@ -201,6 +208,22 @@ impl Db {
             }
             attempt += 1;
         }
+    }
+
+    /// The mutations of a non-empty batch: the last operation on each key, by key.
+    fn mutations(batch: &Batch) -> Vec<Mutation> {
+        let to_mutation = |op: strata_engine::lsm::batch::Op<'_>| match op.kind {
+            ValueKind::Put => Mutation::Put(op.key.to_vec(), op.value.to_vec()),
+            ValueKind::Delete => Mutation::Delete(op.key.to_vec()),
+        };
+        if batch.len() == 1 {
+            return batch.iter().map(to_mutation).collect();
+        }
+        let mut last: BTreeMap<&[u8], Mutation> = BTreeMap::new();
+        for op in batch.iter() {
+            last.insert(op.key, to_mutation(op));
+        }
+        last.into_values().collect()
     }
 
     /// Keys in `[from, to)` (`to = None`: to the end) with their values now, ascending.

@@ -56,6 +56,8 @@ impl Batch {
     }
 
     fn push(&mut self, kind: ValueKind, key: &[u8], value: &[u8]) {
+        // One growth per operation at most (kind, two varints, key, value).
+        self.rep.reserve(1 + 2 * 10 + key.len() + value.len());
         self.rep.push(kind as u8);
         varint::put(&mut self.rep, key.len() as u64);
         self.rep.extend_from_slice(key);

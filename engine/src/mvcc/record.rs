@@ -142,7 +142,8 @@ impl Write {
 
     /// The encoded record.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(12 + self.short_value.as_ref().map_or(0, |v| v.len() + 2));
+        // kind, start ts, the tagged fields (tag + varint each), the short value.
+        let mut out = Vec::with_capacity(1 + 10 + 1 + 3 * 11 + 1 + self.short_value.as_ref().map_or(0, |v| v.len() + 2));
         out.push(match self.kind {
             WriteKind::Put => b'P',
             WriteKind::Delete => b'D',

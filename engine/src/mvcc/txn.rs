@@ -375,7 +375,9 @@ pub fn one_pc(
         if let Some(lock) = r.lock(key)? {
             return Err(locked(key, lock));
         }
-        if !check_newer_version(r, key, req.start_ts)? {
+        // The newest record serves both the conflict check and the etcd fields below.
+        let newest = r.seek_write(key, Ts::MAX)?;
+        if !newer_version_check(newest.as_ref(), key, req.start_ts)? {
             continue;
         }
         check_insert(r, m)?;
@@ -387,7 +389,20 @@ pub fn one_pc(
         let mut w = Write::new(kind, req.start_ts);
         w.short_value = stash_value(&mut b, key, req.start_ts, m.value());
         if kind == WriteKind::Put {
-            (w.create_revision, w.version) = revision::next_put_meta(r, key, commit_ts)?;
+            (w.create_revision, w.version) = match newest {
+                // Below `start_ts` (the check passed), so the newest version below `commit_ts`.
+                Some((ts, nw)) if ts < commit_ts && nw.is_data() => {
+                    if nw.kind == WriteKind::Put {
+                        let (create, version) = revision::put_meta(r, key, ts, &nw)?;
+                        (create, version.saturating_add(1))
+                    } else {
+                        (commit_ts, 1)
+                    }
+                }
+                None => (commit_ts, 1),
+                // A rollback or lock record on top: walk on to the data version.
+                Some(_) => revision::next_put_meta(r, key, commit_ts)?,
+            };
         }
         b.put(&codec::write_key(key, commit_ts), &w.encode());
     }
@@ -513,7 +528,7 @@ fn check_request(req: &PrewriteRequest) -> Result<(), MvccError> {
         ));
     }
     let mut seen = BTreeSet::new();
-    if !req.mutations.iter().all(|m| seen.insert(m.key())) {
+    if req.mutations.len() > 1 && !req.mutations.iter().all(|m| seen.insert(m.key())) {
         return Err(MvccError::InvalidRequest("a key appears twice"));
     }
     Ok(())
@@ -527,7 +542,16 @@ fn check_newer_version(
     key: &[u8],
     start_ts: Ts,
 ) -> Result<bool, MvccError> {
-    let Some((commit_ts, w)) = r.seek_write(key, Ts::MAX)? else {
+    newer_version_check(r.seek_write(key, Ts::MAX)?.as_ref(), key, start_ts)
+}
+
+/// [`check_newer_version`] on the key's newest record, already read.
+fn newer_version_check(
+    newest: Option<&(Ts, Write)>,
+    key: &[u8],
+    start_ts: Ts,
+) -> Result<bool, MvccError> {
+    let Some(&(commit_ts, ref w)) = newest else {
         return Ok(true);
     };
     if w.start_ts == start_ts && w.kind != WriteKind::Rollback {

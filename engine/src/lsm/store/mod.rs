@@ -567,6 +567,13 @@ impl Store {
         self.imm.iter().rev().find_map(|f| f.mem.get(key, seq))
     }
 
+    /// The memtables, newest first (the active one, then the frozen ones): for a reader that
+    /// positions in them directly (they hold every sequence number up to the visible one and
+    /// maybe a few above it, which a reader at `read_view().seq` must skip).
+    pub fn memtables(&self) -> impl Iterator<Item = &Memtable> {
+        core::iter::once(&self.mem).chain(self.imm.iter().rev().map(|f| &*f.mem))
+    }
+
     /// Pins the current state for repeatable reads; release with [`Store::release_snapshot`].
     pub fn snapshot(&mut self) -> u64 {
         *self.snapshots.entry(self.visible_seq).or_insert(0) += 1;

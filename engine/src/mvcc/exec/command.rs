@@ -200,6 +200,19 @@ impl Command {
         }
     }
 
+    /// The one key a point read or a one-key write touches, and whether it writes it: the
+    /// same as [`Command::footprint`] for those commands (`Read(key)` / `Write([key])`),
+    /// without building one. `None` for every other command.
+    pub fn single_key(&self) -> Option<(&[u8], bool)> {
+        match self {
+            Command::Get { key, .. } => Some((key, false)),
+            Command::Prewrite(req) | Command::OnePc(req) if req.mutations.len() == 1 => {
+                req.mutations.first().map(|m| (m.key(), true))
+            }
+            _ => None,
+        }
+    }
+
     /// True when a run needs a fresh timestamp ([`RunContext::ts`]).
     pub fn needs_ts(&self) -> bool {
         match self {
@@ -267,6 +280,34 @@ impl Command {
                 Ok((Response::Locks(r.scan_locks(from, upper.as_deref(), *limit)?), Batch::new()))
             }
             Command::Etcd(c) => c.run(r, ctx).map(|(resp, b)| (Response::Etcd(resp), b)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mvcc::txn::Mutation;
+
+    #[test]
+    fn single_key_agrees_with_footprint() {
+        let one = PrewriteRequest::new(b"k".to_vec(), Ts(5), 10).with(Mutation::Put(b"k".to_vec(), b"v".to_vec()));
+        let two = one.clone().with(Mutation::Delete(b"j".to_vec()));
+        let cmds = [
+            Command::Get { key: b"k".to_vec(), read_ts: Ts::ZERO },
+            Command::OnePc(one.clone()),
+            Command::Prewrite(one),
+            Command::OnePc(two),
+            Command::Timestamp,
+            Command::Cleanup { key: b"k".to_vec(), start_ts: Ts(5) },
+        ];
+        for cmd in cmds {
+            match (cmd.single_key(), cmd.footprint()) {
+                (Some((k, false)), Footprint::Read(r)) => assert_eq!(k, r.as_slice()),
+                (Some((k, true)), Footprint::Write(w)) => assert_eq!(w, vec![k.to_vec()]),
+                (None, _) => {}
+                (s, f) => panic!("{cmd:?}: single_key {s:?} but footprint {f:?}"),
+            }
         }
     }
 }

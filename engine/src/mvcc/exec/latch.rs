@@ -3,16 +3,28 @@
 //! Waiting commands are served first come, first served: a command may start only when none
 //! of its keys is held by a running command *or wanted by a command that arrived before it*
 //! (so a stream of readers cannot starve a writer, nor writers each other).
+//!
+//! Held latches are a hash map (a latch taken and released per write allocates nothing once
+//! the map has grown); a range read checks the held keys one by one — there are only as many
+//! as writes in flight.
 use super::command::Footprint;
 use super::CmdId;
-use alloc::collections::{BTreeMap, BTreeSet};
+use crate::lsm::hash::FixedState;
+use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use core::ops::Bound;
+use hashbrown::HashMap;
 
 /// Held latches.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Latches {
-    held: BTreeMap<Vec<u8>, CmdId>,
+    held: HashMap<Vec<u8>, CmdId, FixedState>,
+}
+
+impl Default for Latches {
+    fn default() -> Self {
+        Latches { held: HashMap::with_hasher(FixedState) }
+    }
 }
 
 impl Latches {
@@ -27,7 +39,8 @@ impl Latches {
                 if upper.as_ref().is_some_and(|u| u <= from) {
                     return false;
                 }
-                self.held.range::<Vec<u8>, _>(range.clone()).next().is_some() || claimed.range::<Vec<u8>, _>(range).next().is_some()
+                let inside = |k: &Vec<u8>| k >= from && upper.as_ref().is_none_or(|u| k < u);
+                self.held.keys().any(inside) || claimed.range::<Vec<u8>, _>(range).next().is_some()
             }
             Footprint::Free => false,
         }
@@ -36,16 +49,42 @@ impl Latches {
     /// Takes the latches of `keys` for `id`. Each must be free (or already `id`'s).
     pub(crate) fn acquire(&mut self, keys: &[Vec<u8>], id: CmdId) {
         for k in keys {
-            let holder = *self.held.entry(k.clone()).or_insert(id);
-            assert_eq!(holder, id, "latch taken twice");
+            match self.held.get(k.as_slice()) {
+                Some(&holder) => assert_eq!(holder, id, "latch taken twice"),
+                None => {
+                    self.held.insert(k.clone(), id);
+                }
+            }
+        }
+    }
+
+    /// True when a running command holds `key`.
+    pub(crate) fn is_held(&self, key: &[u8]) -> bool {
+        self.held.contains_key(key)
+    }
+
+    /// Takes the latch of `key` for `id`; it must be free (or already `id`'s).
+    pub(crate) fn acquire_one(&mut self, key: &[u8], id: CmdId) {
+        match self.held.get(key) {
+            Some(&holder) => assert_eq!(holder, id, "latch taken twice"),
+            None => {
+                self.held.insert(key.to_vec(), id);
+            }
+        }
+    }
+
+    /// Releases `key`'s latch if `id` holds it.
+    pub(crate) fn release_one(&mut self, key: &[u8], id: CmdId) {
+        if self.held.get(key) == Some(&id) {
+            self.held.remove(key);
         }
     }
 
     /// Releases the latches `id` holds among `keys`.
     pub(crate) fn release(&mut self, keys: &[Vec<u8>], id: CmdId) {
         for k in keys {
-            if self.held.get(k) == Some(&id) {
-                self.held.remove(k);
+            if self.held.get(k.as_slice()) == Some(&id) {
+                self.held.remove(k.as_slice());
             }
         }
     }

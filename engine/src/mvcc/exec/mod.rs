@@ -56,6 +56,7 @@ pub mod snapshot;
 use crate::lsm::batch::Batch;
 use crate::lsm::cache::BlockCache;
 use crate::lsm::error::Error as StoreError;
+use crate::lsm::hash::FixedState;
 use crate::lsm::io::FileName;
 use crate::lsm::sstable::{Block, BlockHandle};
 use crate::lsm::store::{Reply, ReqId, Request, Store};
@@ -69,8 +70,10 @@ use alloc::vec::Vec;
 use applied::Applied;
 use command::{Command, Footprint, Response, RunContext};
 use core::cell::RefCell;
+use hashbrown::HashMap;
 use latch::Latches;
-use snapshot::{BlockMap, NeededBlock, StoreSnapshot};
+use alloc::boxed::Box;
+use snapshot::{BlockMap, BlockSource, NeededBlock, StoreSnapshot};
 
 /// The store key of the timestamp oracle's durable mark (`m` namespace; value: u64 BE).
 pub const TSO_MARK_KEY: &[u8] = &[crate::mvcc::codec::META_NAMESPACE, b't', b's', b'o'];
@@ -186,6 +189,8 @@ struct Active {
     cmd: Command,
     /// The keys it latched.
     latched: Vec<Vec<u8>>,
+    /// It latched the one key of [`Command::single_key`] (and `latched` is empty).
+    latched_single: bool,
     own: BlockMap,
     /// Holds the files of the view a pending block belongs to.
     _view: Option<Arc<Version>>,
@@ -220,15 +225,20 @@ pub struct Executor {
     next_cmd: u64,
     queue: VecDeque<(CmdId, Command)>,
     latches: Latches,
-    active: BTreeMap<CmdId, Active>,
+    /// Running commands. (Hash maps keep their memory between commands, where a `BTreeMap`
+    /// allocates and frees a node each time it fills and empties; nothing iterates them to
+    /// decide an output, so their order cannot affect determinism.)
+    active: HashMap<CmdId, Active, FixedState>,
     block_waits: BTreeMap<(u64, u64), Vec<CmdId>>,
     ts_waits: VecDeque<CmdId>,
-    writes: BTreeMap<ReqId, InFlight>,
+    writes: HashMap<ReqId, InFlight, FixedState>,
     reservations: BTreeMap<ReqId, (Ts, Stage)>,
     /// A mark whose write failed, to write again when a timestamp is wanted.
     retry_mark: Option<Ts>,
     outputs: VecDeque<ExecOutput>,
     cache: RefCell<BlockCache>,
+    /// The driver's own block cache, if it shares one ([`Executor::set_block_source`]).
+    source: Option<Box<dyn BlockSource>>,
     stats: ExecStats,
     locks: resolved::LockTracker,
 }
@@ -255,18 +265,27 @@ impl Executor {
             next_cmd: 0,
             queue: VecDeque::new(),
             latches: Latches::default(),
-            active: BTreeMap::new(),
+            active: HashMap::with_hasher(FixedState),
             block_waits: BTreeMap::new(),
             ts_waits: VecDeque::new(),
-            writes: BTreeMap::new(),
+            writes: HashMap::with_hasher(FixedState),
             reservations: BTreeMap::new(),
             retry_mark: None,
             outputs: VecDeque::new(),
             cache: RefCell::new(BlockCache::new(config.block_cache_bytes)),
+            source: None,
             stats: ExecStats::default(),
             locks: resolved::LockTracker::default(),
             config,
         }
+    }
+
+    /// Lets commands take blocks from the driver's memory (a block cache it shares with other
+    /// readers) before asking for them with [`ExecOutput::ReadBlock`]. Blocks are immutable,
+    /// so where a block comes from never changes an answer; a driver without one (the
+    /// simulator) gets every block through `ReadBlock`.
+    pub fn set_block_source(&mut self, source: Box<dyn BlockSource>) {
+        self.source = Some(source);
     }
 
     /// True once opening succeeded.
@@ -306,6 +325,38 @@ impl Executor {
         if let Phase::Failed(e) = &self.phase {
             let e = e.clone();
             self.outputs.push_back(ExecOutput::Reply { id, result: Err(e) });
+            return id;
+        }
+        if self.queue.is_empty() && self.is_ready() {
+            // Nothing waits ahead of it: start it now if its keys are free (the common,
+            // uncontended case skips the queue; a one-key command builds no footprint).
+            let started = match cmd.single_key() {
+                Some((key, write)) if !self.latches.is_held(key) => {
+                    if write {
+                        self.latches.acquire_one(key, id);
+                    }
+                    self.active.insert(id, Active { cmd, latched: Vec::new(), latched_single: write, own: BlockMap::new(), _view: None });
+                    true
+                }
+                Some(_) => {
+                    self.queue.push_back((id, cmd));
+                    false
+                }
+                None => {
+                    let fp = cmd.footprint();
+                    if self.latches.blocks(&fp, &BTreeSet::new()) {
+                        self.queue.push_back((id, cmd));
+                        false
+                    } else {
+                        self.start(id, cmd, fp);
+                        true
+                    }
+                }
+            };
+            if started {
+                self.run(now_ms, store, id);
+            }
+            self.drive(now_ms, store);
             return id;
         }
         self.queue.push_back((id, cmd));
@@ -402,7 +453,8 @@ impl Executor {
     pub fn check_invariants(&self) {
         for (k, id) in self.latches.iter() {
             let a = self.active.get(id).expect("a latch holder is running");
-            assert!(a.latched.contains(k), "latch of {id:?} not in its footprint");
+            let single = a.latched_single && a.cmd.single_key() == Some((k.as_slice(), true));
+            assert!(single || a.latched.contains(k), "latch of {id:?} not in its footprint");
         }
         for ids in self.block_waits.values() {
             assert!(ids.iter().all(|id| self.active.contains_key(id)), "block waiter not running");
@@ -497,6 +549,9 @@ impl Executor {
 
     /// Moves the commands that may start from the queue to `active` (latching their keys).
     fn start_ready(&mut self) -> Vec<CmdId> {
+        if self.queue.is_empty() {
+            return Vec::new();
+        }
         let mut claimed: BTreeSet<Vec<u8>> = BTreeSet::new();
         let mut started = Vec::new();
         let mut waiting = VecDeque::new();
@@ -509,20 +564,25 @@ impl Executor {
                 waiting.push_back((id, cmd));
                 continue;
             }
-            let latched = match fp {
-                Footprint::Write(mut keys) => {
-                    keys.sort();
-                    keys.dedup();
-                    self.latches.acquire(&keys, id);
-                    keys
-                }
-                _ => Vec::new(),
-            };
-            self.active.insert(id, Active { cmd, latched, own: BlockMap::new(), _view: None });
+            self.start(id, cmd, fp);
             started.push(id);
         }
         self.queue = waiting;
         started
+    }
+
+    /// Makes `cmd` active, latching the keys it writes (they must be free).
+    fn start(&mut self, id: CmdId, cmd: Command, fp: Footprint) {
+        let latched = match fp {
+            Footprint::Write(mut keys) => {
+                keys.sort();
+                keys.dedup();
+                self.latches.acquire(&keys, id);
+                keys
+            }
+            _ => Vec::new(),
+        };
+        self.active.insert(id, Active { cmd, latched, latched_single: false, own: BlockMap::new(), _view: None });
     }
 
     /// Runs (or reruns) the active command `id`.
@@ -555,7 +615,7 @@ impl Executor {
         };
         let Some(a) = self.active.get(&id) else { return };
         let outcome = {
-            let snap = StoreSnapshot::new(store, &a.own, &self.cache);
+            let snap = StoreSnapshot::new(store, &a.own, &self.cache).with_source(self.source.as_deref());
             // TTLs are measured on the oracle's clock, which runs ahead of `now` after a
             // restart (it resumes above the reserved mark): a lock's age is then the distance
             // between two timestamps of the same clock, as TiKV measures it against PD's.
@@ -603,6 +663,11 @@ impl Executor {
     /// Ends command `id`: releases its latches and replies.
     fn finish(&mut self, id: CmdId, result: Result<Response, ExecError>) {
         if let Some(a) = self.active.remove(&id) {
+            if a.latched_single {
+                if let Some((key, _)) = a.cmd.single_key() {
+                    self.latches.release_one(key, id);
+                }
+            }
             self.latches.release(&a.latched, id);
         }
         self.stats.commands += 1;
