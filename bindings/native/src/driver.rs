@@ -640,6 +640,8 @@ impl Shared {
     pub(crate) fn close(&self) -> Result<()> {
         let synced = match self.durability {
             Durability::SyncEachWrite => Ok(()),
+            // No WAL: only a flush makes the memtable durable.
+            Durability::External => self.call(Request::Flush).map(|_| ()),
             _ => self.call(Request::Sync).map(|_| ()),
         };
         let mut st = self.lock();

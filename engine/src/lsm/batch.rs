@@ -21,6 +21,8 @@ pub struct Batch {
     max_key_len: usize,
     max_value_len: usize,
     empty_key: bool,
+    /// The applied mark (see [`Batch::set_applied_mark`]); not part of the WAL record.
+    mark: u64,
 }
 
 /// One operation of a batch, borrowed.
@@ -69,6 +71,20 @@ impl Batch {
         self.max_key_len = self.max_key_len.max(key.len());
         self.max_value_len = self.max_value_len.max(value.len());
         self.empty_key |= key.is_empty();
+    }
+
+    /// Tags the batch with an *applied mark*: the index of the replicated-log entry it
+    /// applies (0: none). The store keeps the largest mark of each memtable and records it
+    /// with the memtable's flush (see `Durability::External` and `Store::durable_mark`).
+    /// Marks should increase from batch to batch. The mark is not written to the WAL.
+    pub fn set_applied_mark(&mut self, mark: u64) -> &mut Self {
+        self.mark = mark;
+        self
+    }
+
+    /// The applied mark (0 when none was set).
+    pub fn applied_mark(&self) -> u64 {
+        self.mark
     }
 
     /// Number of operations.

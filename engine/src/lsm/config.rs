@@ -15,6 +15,18 @@ pub enum Durability {
     /// ([`super::store::Request::Sync`]) or a memtable is flushed. **Risk:** a crash loses every
     /// acknowledged write since the last sync (again only whole batches, and only a suffix).
     Manual,
+    /// No WAL at all: a write is acknowledged once it is in the memtable, and only flushed
+    /// data survives a crash. For a store whose writes are already durable elsewhere: the
+    /// replicated node, whose Raft log is the write-ahead log. Each write carries the log
+    /// index it applies ([`Batch::set_applied_mark`](super::batch::Batch::set_applied_mark));
+    /// every flush records the largest mark it holds, [`Store::durable_mark`] reports it, and
+    /// after a crash the store holds exactly the batches with mark ≤ `durable_mark()` (the
+    /// owner replays the rest from its log). **Risk:** used alone, a crash loses every write
+    /// since the last flush (whole batches, newest first), and so does a clean shutdown that
+    /// does not flush; `Request::Sync` does nothing.
+    ///
+    /// [`Store::durable_mark`]: super::store::Store::durable_mark
+    External,
 }
 
 /// Tunables. `Config::default()` suits an embedded store on a laptop or small server.

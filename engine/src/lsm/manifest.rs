@@ -42,6 +42,19 @@ pub struct VersionEdit {
     pub last_seq: Option<u64>,
     /// WAL segments numbered below this are obsolete (their contents are in tables).
     pub log_number: Option<u64>,
+    /// The largest applied mark (`Batch::set_applied_mark`) of the flushed data, when it
+    /// changed. Edits written before marks existed lack the field and decode with `None`.
+    pub applied_mark: Option<u64>,
+}
+
+/// A version edit as written before `applied_mark` existed (decoded as a fallback).
+#[derive(Deserialize)]
+struct VersionEditV1 {
+    added: Vec<(u8, TableMeta)>,
+    removed: Vec<(u8, u64)>,
+    next_file_number: Option<u64>,
+    last_seq: Option<u64>,
+    log_number: Option<u64>,
 }
 
 /// The 16-byte header that starts a manifest.
@@ -86,11 +99,26 @@ pub fn scan(file: FileName, bytes: &[u8]) -> Result<ManifestScan, Error> {
 }
 
 fn decode_edit(payload: &[u8]) -> Result<VersionEdit, &'static str> {
-    let (edit, rest) = postcard::take_from_bytes::<VersionEdit>(payload)
-        .map_err(|_| "manifest record is not a version edit")?;
-    if !rest.is_empty() {
-        return Err("trailing bytes after manifest record");
-    }
+    // An edit in the current form, or (its last field missing) one written before marks.
+    let edit = match postcard::take_from_bytes::<VersionEdit>(payload) {
+        Ok((edit, [])) => edit,
+        Ok(_) => return Err("trailing bytes after manifest record"),
+        Err(_) => {
+            let (old, rest) = postcard::take_from_bytes::<VersionEditV1>(payload)
+                .map_err(|_| "manifest record is not a version edit")?;
+            if !rest.is_empty() {
+                return Err("trailing bytes after manifest record");
+            }
+            VersionEdit {
+                added: old.added,
+                removed: old.removed,
+                next_file_number: old.next_file_number,
+                last_seq: old.last_seq,
+                log_number: old.log_number,
+                applied_mark: None,
+            }
+        }
+    };
     for (_, meta) in &edit.added {
         meta.props.check()?;
     }
@@ -146,9 +174,43 @@ mod tests {
             VersionEdit {
                 added: vec![(1, meta(8))],
                 removed: vec![(0, 5), (0, 6)],
+                applied_mark: Some(42),
                 ..Default::default()
             },
         ]
+    }
+
+    /// The edit as the format before marks wrote it.
+    #[derive(Serialize)]
+    struct OldEdit {
+        added: Vec<(u8, TableMeta)>,
+        removed: Vec<(u8, u64)>,
+        next_file_number: Option<u64>,
+        last_seq: Option<u64>,
+        log_number: Option<u64>,
+    }
+
+    #[test]
+    fn edits_written_before_marks_decode_with_none() {
+        let mut bytes = file_header().to_vec();
+        let mut want = Vec::new();
+        for e in edits() {
+            let old = OldEdit {
+                added: e.added.clone(),
+                removed: e.removed.clone(),
+                next_file_number: e.next_file_number,
+                last_seq: e.last_seq,
+                log_number: e.log_number,
+            };
+            frame::encode(&mut bytes, &postcard::to_allocvec(&old).expect("encodes"));
+            want.push(VersionEdit { applied_mark: None, ..e });
+        }
+        let s = scan(FILE, &bytes).expect("scans");
+        assert_eq!(s.edits, want);
+        // Old and new edits in one manifest (a store upgraded in place).
+        encode_edit(&mut bytes, &edits()[2]);
+        let s = scan(FILE, &bytes).expect("scans");
+        assert_eq!(s.edits.last(), Some(&edits()[2]));
     }
 
     fn manifest() -> Vec<u8> {

@@ -2,7 +2,7 @@
 //! requests that wait on them, and deleting files no reader holds.
 use super::{EditPurpose, Frozen, Output, Pending, RangeState, Reply, Store, L0_STOP, MAX_IMMUTABLE};
 use crate::lsm::compaction::{self, Plan};
-use crate::lsm::config::NUM_LEVELS;
+use crate::lsm::config::{Durability, NUM_LEVELS};
 use crate::lsm::io::FileName;
 use crate::lsm::job::{Job, JobId};
 use crate::lsm::manifest::VersionEdit;
@@ -57,9 +57,12 @@ impl Store {
         self.freeze_wanted = false;
         let next_wal = self.alloc_file_number();
         self.wal.rotate(FileName::wal(next_wal));
-        self.wal_segments.insert(next_wal);
+        if self.config.durability != Durability::External {
+            self.wal_segments.insert(next_wal);
+        }
         let mem = core::mem::take(&mut self.mem);
-        self.imm.push_back(Frozen { mem: Arc::new(mem), next_wal, id: self.mem_id });
+        let mark = core::mem::take(&mut self.mem_mark);
+        self.imm.push_back(Frozen { mem: Arc::new(mem), next_wal, id: self.mem_id, mark });
         self.mem_id += 1;
     }
 

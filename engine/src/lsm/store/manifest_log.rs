@@ -96,6 +96,7 @@ impl Store {
             next_file_number: Some(self.next_file_number),
             last_seq: Some(self.last_seq),
             log_number: Some(self.log_number),
+            applied_mark: Some(self.durable_mark).filter(|&m| m > 0),
         };
         let mut data = manifest::file_header().to_vec();
         manifest::encode_edit(&mut data, &edit);
@@ -164,6 +165,9 @@ impl Store {
         if let Some(n) = edit.log_number {
             self.log_number = n;
             self.delete_wals_below(n);
+        }
+        if let Some(m) = edit.applied_mark {
+            self.durable_mark = self.durable_mark.max(m);
         }
         match purpose {
             EditPurpose::Flush(r) => {

@@ -203,6 +203,8 @@ struct Frozen {
     /// The WAL segment that starts after it: the log number once it is flushed.
     next_wal: u64,
     id: u64,
+    /// The largest applied mark of its batches.
+    mark: u64,
 }
 
 /// A `CompactRange` request: first everything written before it is flushed, then one
@@ -292,6 +294,10 @@ pub struct Store {
     imm: VecDeque<Frozen>,
     /// Id of the active memtable.
     mem_id: u64,
+    /// The largest applied mark of the active memtable's batches.
+    mem_mark: u64,
+    /// The applied mark of the latest installed flush.
+    durable_mark: u64,
     /// Memtable ids read by live iterators, with counts.
     pins: BTreeMap<u64, usize>,
     /// Flushed memtables kept for iterators that still refill from them.
@@ -361,6 +367,8 @@ impl Store {
             mem: Memtable::new(),
             imm: VecDeque::new(),
             mem_id: 0,
+            mem_mark: 0,
+            durable_mark: 0,
             pins: BTreeMap::new(),
             retired: BTreeMap::new(),
             version: Arc::new(Version::default()),
@@ -392,6 +400,13 @@ impl Store {
         };
         s.recovery_step(None);
         s
+    }
+
+    /// The applied mark of the latest installed flush (0 if none): every batch with a mark
+    /// at or below it is in a durable table. Valid once `Opened(Ok)` is out. In
+    /// [`Durability::External`] a crash leaves exactly the batches with marks up to it.
+    pub fn durable_mark(&self) -> u64 {
+        self.durable_mark
     }
 
     /// True once recovery has succeeded.
@@ -522,6 +537,7 @@ impl Store {
             edit.last_seq = Some(self.last_seq);
             let purpose = if r.kind == JobKind::Flush {
                 edit.log_number = self.imm.front().map(|f| f.next_wal);
+                edit.applied_mark = self.imm.front().map(|f| f.mark).filter(|&m| m > self.durable_mark);
                 EditPurpose::Flush(r)
             } else {
                 EditPurpose::Compaction(r)
@@ -709,6 +725,15 @@ impl Store {
     fn write_now(&mut self, _now_ms: u64, id: ReqId, batch: Batch) {
         let first_seq = self.last_seq + 1;
         self.last_seq += u64::from(batch.len());
+        if self.config.durability == Durability::External {
+            // No WAL: in the memtable is as durable as it gets until the flush.
+            self.apply(first_seq, &batch);
+            self.reply(id, Ok(Reply::Written { seq: self.visible_seq }));
+            if self.mem.approx_bytes() >= self.config.memtable_bytes {
+                self.freeze_wanted = true;
+            }
+            return;
+        }
         let before = self.wal.buffered_bytes();
         wal::encode_record(self.wal.buffer(), first_seq, &batch);
         self.stats.wal_bytes_written += (self.wal.buffered_bytes() - before) as u64;
@@ -745,6 +770,7 @@ impl Store {
             self.stats.user_bytes_written += (op.key.len() + op.value.len()) as u64;
         }
         self.visible_seq = self.visible_seq.max(first_seq + u64::from(batch.len()) - 1);
+        self.mem_mark = self.mem_mark.max(batch.applied_mark());
     }
 
     fn wal_done(&mut self, now_ms: u64, result: IoResult) {

@@ -33,6 +33,7 @@ pub(super) struct Recovery {
     next_file_number: u64,
     last_seq: u64,
     log_number: u64,
+    applied_mark: u64,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -198,6 +199,9 @@ impl Store {
             if let Some(n) = e.log_number {
                 rec.log_number = rec.log_number.max(n);
             }
+            if let Some(m) = e.applied_mark {
+                rec.applied_mark = rec.applied_mark.max(m);
+            }
         }
         for (l, files) in levels.into_iter().enumerate() {
             for (_, m) in files {
@@ -250,6 +254,7 @@ impl Store {
         self.next_file_number = wal_number + 1;
         self.last_seq = rec.last_seq;
         self.visible_seq = rec.last_seq;
+        self.durable_mark = rec.applied_mark;
         // Replayed data still lives only in the old segments: keep them until it is flushed.
         self.log_number = if self.mem.is_empty() { wal_number } else { rec.wals.first().copied().unwrap_or(wal_number) };
         let edit = VersionEdit {
@@ -258,6 +263,7 @@ impl Store {
             next_file_number: Some(self.next_file_number),
             last_seq: Some(self.last_seq),
             log_number: Some(self.log_number),
+            applied_mark: Some(rec.applied_mark).filter(|&m| m > 0),
         };
         let mut data = manifest::file_header().to_vec();
         manifest::encode_edit(&mut data, &edit);
