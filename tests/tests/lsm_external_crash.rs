@@ -129,8 +129,8 @@ impl Run {
             panic!("seed {seed}: store is not the batches up to mark {m} of {}\n missing {missing:?}\n extra {extra:?}", self.batches.len());
         }
         // The node replays what the store lost from its log.
-        for b in self.batches[m as usize..].to_vec() {
-            match s.call(Request::Write(b)) {
+        for b in &self.batches[m as usize..] {
+            match s.call(Request::Write(b.clone())) {
                 Some(Ok(Reply::Written { .. })) => {}
                 other => panic!("seed {seed}: replay: {other:?}"),
             }
