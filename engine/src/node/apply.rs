@@ -295,7 +295,11 @@ impl Applier {
     /// Queues a committed entry. Entries come in index order; an entry at or below the
     /// applied index (a replay of something already in the store) is skipped.
     pub fn push(&mut self, entry: Entry) {
-        let last = self.queue.back().map_or(self.applied, |e| e.index);
+        let last = match (self.queue.back(), &self.current) {
+            (Some(e), _) => e.index,
+            (None, Some(c)) => c.index,
+            (None, None) => self.applied,
+        };
         if entry.index <= last {
             return;
         }

@@ -11,6 +11,9 @@
 //!   client session table.
 //! * [`apply`] — committed entries become MVCC one-phase commits, deterministically, one
 //!   entry at a time; sessions make a retried write apply at most once.
+//! * [`read`] — point reads over the store at a commit timestamp, resumable on missing blocks.
+//! * [`Node`] (`replica`) — one replica: the Raft peer, its durable log, the store, apply and
+//!   reads, as one state machine with two disks ([`io::Disk`]).
 //! * [`raftlog`] — the durable Raft log of a region on its own disk folder: segment files of
 //!   checksummed records, group commit, recovery into [`strata_raft::Recovered`], compaction
 //!   by whole segments.
@@ -19,14 +22,21 @@
 //! synced (one sync per batch of appended entries); applied entries go to the store's
 //! memtable without a WAL, and each flush records the index of the last entry it holds
 //! (`Store::durable_mark`). After a crash the node replays the committed entries after that
-//! mark from the log, and compacts the log up to it.
+//! mark from the log, and compacts the log up to it. (Interim, until the store's external
+//! durability lands: see `docs/node.md`.)
 //!
 //! Design notes and the recovery contract are in `docs/node.md`.
 pub mod apply;
 pub mod command;
+pub mod io;
 pub mod raftlog;
+pub mod read;
+mod replica;
+mod requests;
 pub mod state;
 pub mod wire;
+
+pub use replica::{Node, NodeConfig, NodeError, NodeEvent, NodeOutput, NodeStats, PeerError};
 
 #[cfg(test)]
 mod apply_tests;

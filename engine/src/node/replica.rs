@@ -1,0 +1,494 @@
+//! [`Node`]: one replica of one region — a Raft peer, its durable log, the LSM store and the
+//! apply loop — as one deterministic state machine.
+//!
+//! # Calling protocol
+//!
+//! ```text
+//! let mut node = Node::open(config, now);     // recovery starts on both disks
+//! loop {
+//!     while let Some(out) = node.poll() {      // drain after every input, in order
+//!         match out {
+//!             NodeOutput::Send { to, msg }      => send the bytes to peer `to` (loss is fine),
+//!             NodeOutput::Io { disk, id, req }  => carry it out on `disk` (requests for one
+//!                                                  file in order), then node.handle_io(now, id, result),
+//!             NodeOutput::Job(job)              => run the store job on the store disk, then
+//!                                                  node.handle_job(now, job),
+//!             NodeOutput::Reply { id, result }  => answer the client request `id`,
+//!             NodeOutput::Event(e)              => for traces and metrics (Failed: stop the node),
+//!         }
+//!     }
+//!     // inputs: node.submit(now, id, request), node.handle_message(now, bytes),
+//!     // completions, and node.handle_timeout(now) once node.next_deadline() has passed.
+//! }
+//! ```
+//!
+//! Request ids are the driver's (unique among the requests waiting at this node). Every
+//! submitted request gets exactly one `Reply`. A crash is the driver dropping the node (and
+//! the unsynced bytes of both disks); a restart is `Node::open` again **with a new
+//! `config.raft.seed`** (the Raft core requires a different seed at every start).
+//!
+//! **Writes** are proposed with the leader's clock and answered after apply (see
+//! [`super::apply`]); a write at a follower is refused with `NotLeader { leader }`.
+//! **Linearizable reads** take a Raft read index (on the leader, or forwarded by a follower)
+//! and run once apply has reached it; a new leader answers none before it has committed an
+//! entry of its own term. **Stale reads** at a timestamp run at once on any replica that has
+//! applied past it. **Durability:** the Raft log is the store's write-ahead log (one sync per
+//! group of persists); the store runs without a WAL and flushes every `flush_interval_ms`,
+//! recording the applied index; the log is compacted behind the store's durable mark.
+//! **Recovery** opens both, starts Raft from the log with `applied` = the store's durable
+//! mark, and replays the committed entries after it.
+use super::apply::{ApplyConfig, Applier};
+use super::command::{LogCommand, WriteCommand};
+use super::io::{IoRouter, Owner};
+use super::raftlog::{LogConfig, RaftLog};
+use super::read::Reader;
+use super::requests::{PendingRead, PendingWrite, ReadStage, Requests};
+use super::wire::{ClientError, ClientOp, ClientReply, ClientRequest, Consistency, Epoch, PeerBody, PeerMessage, RegionId};
+use crate::lsm::config::{Config as StoreConfig, Durability};
+use crate::lsm::error::Error as StoreError;
+use crate::lsm::io::{IoId, IoRequest, IoResult};
+use crate::lsm::job::Job;
+use crate::lsm::sstable::Block;
+use crate::lsm::store::{ReqId, Request, Store};
+use crate::mvcc::Ts;
+use alloc::collections::VecDeque;
+use alloc::string::ToString;
+use alloc::vec::Vec;
+use strata_raft::{
+    Config as RaftConfig, DropReason, Index, NodeId, ReadFailure, Recovered,
+};
+
+/// Everything a [`Node`] needs to start.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The Raft peer: id, the voters of a new region, timing; **a new `seed` at every start**.
+    pub raft: RaftConfig,
+    /// The region this node serves (one region per node for now).
+    pub region: RegionId,
+    /// The region's epoch.
+    pub epoch: Epoch,
+    /// The store (its durability is set to `External`: the Raft log is its WAL).
+    pub store: StoreConfig,
+    /// The Raft log.
+    pub log: LogConfig,
+    /// SST blocks kept for apply's and reads' lookups.
+    pub block_cache_bytes: usize,
+    /// Milliseconds per Raft tick. Default 100.
+    pub tick_ms: u64,
+    /// A request not answered within this many ms is answered `Unknown`. Default 5,000.
+    pub request_timeout_ms: u64,
+    /// Flush the store this often when it holds applied entries not yet durable. Default 1,000.
+    pub flush_interval_ms: u64,
+    /// Log entries kept behind the store's durable mark, for followers that lag (a follower
+    /// further behind needs a snapshot). Default 100,000.
+    pub log_keep_entries: u64,
+    /// Requests waiting at most; beyond it requests are refused with `Busy`. Default 10,000.
+    pub max_pending_requests: usize,
+    /// Largest key accepted. Default 8 KiB.
+    pub max_key_bytes: usize,
+    /// Largest value accepted. Default 1 MiB.
+    pub max_value_bytes: usize,
+}
+
+impl NodeConfig {
+    /// Defaults for node `id` of a new region 1 with `voters`; `seed` must differ per start.
+    pub fn new(id: NodeId, voters: Vec<NodeId>, seed: u64) -> NodeConfig {
+        let mut raft = RaftConfig::new(id, voters);
+        raft.seed = seed;
+        NodeConfig {
+            raft,
+            region: RegionId(1),
+            epoch: Epoch::INITIAL,
+            store: StoreConfig::default(),
+            log: LogConfig::default(),
+            block_cache_bytes: 8 << 20,
+            tick_ms: 100,
+            request_timeout_ms: 5_000,
+            flush_interval_ms: 1_000,
+            log_keep_entries: 100_000,
+            max_pending_requests: 10_000,
+            max_key_bytes: 8 << 10,
+            max_value_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Phase {
+    Opening { store_ready: bool, log: Option<Recovered> },
+    Running,
+    Failed(NodeError),
+}
+
+/// One replica of one region. See the module docs for the calling protocol.
+pub struct Node {
+    cfg: NodeConfig,
+    phase: Phase,
+    store: Store,
+    log: RaftLog,
+    applier: Applier,
+    raft: Option<strata_raft::Node>,
+    reader: Reader,
+    requests: Requests,
+    io: IoRouter,
+    out: VecDeque<NodeOutput>,
+    next_tick_ms: u64,
+    next_flush_ms: u64,
+    flush: Option<ReqId>,
+    stats: NodeStats,
+}
+
+impl core::fmt::Debug for Node {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.cfg.raft.id)
+            .field("phase", &self.phase)
+            .field("applied", &self.applier.applied())
+            .finish_non_exhaustive()
+    }
+}
+
+mod output;
+mod pump;
+
+pub use output::{NodeError, NodeEvent, NodeOutput, NodeStats, PeerError};
+
+impl Node {
+    /// Opens the node's store and log (recovery starts; drain [`Node::poll`]).
+    pub fn open(mut cfg: NodeConfig, now_ms: u64) -> Node {
+        // Interim, until the store's `Durability::External` lands (issue 6, helper "raftlog"):
+        // the store keeps its own WAL but never syncs it except when it flushes. A crash then
+        // leaves a prefix of the applied batches, and the apply state stored with each batch
+        // (`n a`) tells recovery where to replay the Raft log from.
+        cfg.store.durability = Durability::Manual;
+        let store = Store::open(cfg.store.clone());
+        // The applier reads its state back once the store is open.
+        let applier = Applier::new(ApplyConfig { block_cache_bytes: cfg.block_cache_bytes / 2, epoch: cfg.epoch });
+        let mut node = Node {
+            phase: Phase::Opening { store_ready: false, log: None },
+            store,
+            log: RaftLog::open(cfg.log.clone()),
+            applier,
+            raft: None,
+            reader: Reader::new(cfg.block_cache_bytes / 2),
+            requests: Requests::default(),
+            io: IoRouter::default(),
+            out: VecDeque::new(),
+            next_tick_ms: now_ms + cfg.tick_ms.max(1),
+            next_flush_ms: now_ms + cfg.flush_interval_ms.max(1),
+            flush: None,
+            stats: NodeStats::default(),
+            cfg,
+        };
+        node.pump(now_ms);
+        node
+    }
+
+    /// Takes the next output. Drain until `None` after every input.
+    pub fn poll(&mut self) -> Option<NodeOutput> {
+        self.out.pop_front()
+    }
+
+    /// Submits a client request; its answer comes out as [`NodeOutput::Reply`] with `id`.
+    pub fn submit(&mut self, now_ms: u64, id: u64, req: ClientRequest) {
+        if let Err(e) = self.admit(id, &req) {
+            self.reply(id, Err(e));
+        } else {
+            match req.op {
+                ClientOp::Write { client, seq, op } => {
+                    let Some(raft) = self.raft.as_mut() else { return };
+                    if !raft.is_leader() {
+                        let leader = raft.leader().map(|l| l.0);
+                        self.reply(id, Err(ClientError::NotLeader { leader }));
+                    } else {
+                        let cmd = WriteCommand { epoch: self.cfg.epoch, clock_ms: now_ms, client, seq, op };
+                        let proposal = self.requests.next_proposal();
+                        raft.propose(proposal, LogCommand::Write(cmd).encode());
+                        self.stats.proposals += 1;
+                        let deadline = now_ms.saturating_add(self.cfg.request_timeout_ms);
+                        self.requests.add_write(id, PendingWrite { client, seq, proposal, deadline });
+                    }
+                }
+                ClientOp::Read { key, consistency: Consistency::Linearizable } => {
+                    let Some(raft) = self.raft.as_mut() else { return };
+                    let rid = raft.read_index();
+                    let deadline = now_ms.saturating_add(self.cfg.request_timeout_ms);
+                    self.requests.add_read(id, PendingRead { key, stage: ReadStage::Index(rid), deadline });
+                }
+                ClientOp::Read { key, consistency: Consistency::Stale { ts } } => {
+                    let applied_ts = self.applier.last_ts().0;
+                    if ts > applied_ts {
+                        self.reply(id, Err(ClientError::DataNotReady { applied_ts }));
+                    } else {
+                        self.requests.add_read(id, PendingRead { key: key.clone(), stage: ReadStage::Running, deadline: u64::MAX });
+                        self.reader.start(&self.store, id, key, Ts(ts));
+                    }
+                }
+            }
+        }
+        self.pump(now_ms);
+    }
+
+    /// Feeds bytes from a peer.
+    pub fn handle_message(&mut self, now_ms: u64, bytes: &[u8]) -> Result<(), PeerError> {
+        let m = PeerMessage::decode(bytes).map_err(PeerError::Decode)?;
+        if m.region != self.cfg.region {
+            return Err(PeerError::UnknownRegion(m.region));
+        }
+        let raft = self.raft.as_mut().ok_or(PeerError::NotReady)?;
+        let PeerBody::Raft(msg) = m.body;
+        let r = raft.step(msg).map_err(PeerError::Raft);
+        self.pump(now_ms);
+        r
+    }
+
+    /// Feeds the completion of I/O request `id` (from [`NodeOutput::Io`]).
+    pub fn handle_io(&mut self, now_ms: u64, id: IoId, result: IoResult) {
+        match self.io.complete(id) {
+            Some(Owner::Store(sid)) => self.store.handle_io(now_ms, sid, result),
+            Some(Owner::Log(lid)) => self.log.handle_io(lid, result),
+            Some(Owner::ApplyBlock(file, handle)) => {
+                let b = block_result(file, handle, result);
+                self.applier.handle_block(now_ms, &mut self.store, file, handle, b);
+            }
+            Some(Owner::ReadBlock(file, handle)) => {
+                let b = block_result(file, handle, result);
+                self.reader.handle_block(&self.store, file, handle, b);
+            }
+            None => return,
+        }
+        self.pump(now_ms);
+    }
+
+    /// Takes back a store job emitted as [`NodeOutput::Job`].
+    pub fn handle_job(&mut self, now_ms: u64, job: Job) {
+        self.store.handle_job(now_ms, job);
+        self.pump(now_ms);
+    }
+
+    /// Feeds the time: Raft ticks, request deadlines, periodic flushes.
+    pub fn handle_timeout(&mut self, now_ms: u64) {
+        let tick = self.cfg.tick_ms.max(1);
+        while now_ms >= self.next_tick_ms {
+            if let Some(r) = self.raft.as_mut() {
+                r.tick();
+            }
+            self.next_tick_ms += tick;
+        }
+        for (id, _) in self.requests.expire(now_ms) {
+            self.reply(id, Err(ClientError::Unknown));
+        }
+        if now_ms >= self.next_flush_ms {
+            self.next_flush_ms = now_ms + self.cfg.flush_interval_ms.max(1);
+            self.maybe_flush(now_ms);
+        }
+        if self.store.next_deadline().is_some_and(|d| d <= now_ms) {
+            self.store.handle_timeout(now_ms);
+        }
+        self.pump(now_ms);
+    }
+
+    /// When the node next wants [`Node::handle_timeout`].
+    pub fn next_deadline(&self) -> Option<u64> {
+        if matches!(self.phase, Phase::Failed(_)) {
+            return None;
+        }
+        let mut d = self.next_tick_ms.min(self.next_flush_ms);
+        for x in [self.requests.next_deadline(), self.store.next_deadline()].into_iter().flatten() {
+            d = d.min(x);
+        }
+        Some(d)
+    }
+
+    // ----- getters -----
+
+    /// The Raft peer (once recovered).
+    pub fn raft(&self) -> Option<&strata_raft::Node> {
+        self.raft.as_ref()
+    }
+
+    /// True when this node is the region's leader.
+    pub fn is_leader(&self) -> bool {
+        self.raft.as_ref().is_some_and(|r| r.is_leader())
+    }
+
+    /// True once recovery finished and the node has not failed.
+    pub fn is_running(&self) -> bool {
+        matches!(self.phase, Phase::Running)
+    }
+
+    /// Why the node stopped, if it did.
+    pub fn failure(&self) -> Option<&NodeError> {
+        match &self.phase {
+            Phase::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The index of the last applied entry.
+    pub fn applied(&self) -> Index {
+        self.applier.applied()
+    }
+
+    /// The commit timestamp of the newest applied write.
+    pub fn applied_ts(&self) -> u64 {
+        self.applier.last_ts().0
+    }
+
+    /// The store (for digests and inspection; the node owns it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> NodeStats {
+        NodeStats { log_syncs: self.log.stats().syncs, ..self.stats }
+    }
+
+    /// The Raft log's counters.
+    pub fn log_stats(&self) -> super::raftlog::LogStats {
+        self.log.stats()
+    }
+
+    /// Requests waiting at this node.
+    pub fn pending_requests(&self) -> usize {
+        self.requests.len()
+    }
+
+    /// True when nothing is in flight: no I/O, no job, nothing to apply or answer.
+    pub fn is_idle(&self) -> bool {
+        self.io.in_flight() == 0
+            && self.out.is_empty()
+            && self.store.is_idle()
+            && self.log.is_idle()
+            && self.applier.is_idle()
+            && self.raft.as_ref().is_none_or(|r| !r.has_output())
+    }
+
+    /// Panics when an internal invariant is broken (simulations call it after every step).
+    pub fn check_invariants(&self) {
+        self.store.check_invariants();
+        self.applier.check_invariants();
+        if let Some(r) = &self.raft {
+            r.check_invariants();
+            assert!(self.applier.applied() <= r.applied_index(), "applied an entry Raft did not hand out");
+        }
+    }
+
+    // ----- helpers -----
+
+    /// Checks what every request must pass before anything else.
+    fn admit(&self, id: u64, req: &ClientRequest) -> Result<(), ClientError> {
+        match &self.phase {
+            Phase::Running => {}
+            Phase::Opening { .. } => return Err(ClientError::Unavailable("recovering".to_string())),
+            Phase::Failed(e) => return Err(ClientError::Unavailable(e.to_string())),
+        }
+        if req.region != self.cfg.region {
+            return Err(ClientError::RegionNotFound { region: req.region });
+        }
+        if req.epoch != self.cfg.epoch {
+            return Err(ClientError::EpochMismatch { current: self.cfg.epoch });
+        }
+        if self.requests.contains(id) {
+            return Err(ClientError::Invalid("request id already waiting".to_string()));
+        }
+        if self.requests.len() >= self.cfg.max_pending_requests {
+            return Err(ClientError::Busy);
+        }
+        let key = match &req.op {
+            ClientOp::Read { key, .. } => key.as_slice(),
+            ClientOp::Write { op, seq, .. } => {
+                if *seq == 0 {
+                    return Err(ClientError::Invalid("sequence numbers start at 1".to_string()));
+                }
+                let value_len = match op {
+                    super::wire::WriteOp::Put { value, .. } => value.len(),
+                    super::wire::WriteOp::Cas { expected, new, .. } => {
+                        expected.as_ref().map_or(0, Vec::len).max(new.as_ref().map_or(0, Vec::len))
+                    }
+                    super::wire::WriteOp::Delete { .. } => 0,
+                };
+                if value_len > self.cfg.max_value_bytes {
+                    return Err(ClientError::Invalid("value too large".to_string()));
+                }
+                op.key()
+            }
+        };
+        if key.is_empty() || key.len() > self.cfg.max_key_bytes {
+            return Err(ClientError::Invalid("key empty or too large".to_string()));
+        }
+        Ok(())
+    }
+
+    fn reply(&mut self, id: u64, result: Result<ClientReply, ClientError>) {
+        self.out.push_back(NodeOutput::Reply { id, result });
+    }
+
+    fn event(&mut self, e: NodeEvent) {
+        self.out.push_back(NodeOutput::Event(e));
+    }
+
+    fn fail(&mut self, e: NodeError) {
+        if matches!(self.phase, Phase::Failed(_)) {
+            return;
+        }
+        self.phase = Phase::Failed(e.clone());
+        self.event(NodeEvent::Failed(e.clone()));
+        self.raft = None;
+        for (id, _) in self.requests.expire(u64::MAX) {
+            self.reply(id, Err(ClientError::Unavailable(e.to_string())));
+        }
+    }
+
+    /// Flushes the store if it holds applied entries that are not yet durable.
+    fn maybe_flush(&mut self, now_ms: u64) {
+        if self.flush.is_none() && self.is_running() && self.applier.applied().0 > durable_mark(&self.store) {
+            self.flush = Some(self.store.submit(now_ms, Request::Flush));
+        }
+    }
+}
+
+/// The read of one SST block.
+fn block_read(file: crate::lsm::io::FileName, handle: crate::lsm::sstable::BlockHandle) -> IoRequest {
+    IoRequest::Read { file, offset: handle.offset, len: u64::from(handle.len) }
+}
+
+fn block_result(file: crate::lsm::io::FileName, handle: crate::lsm::sstable::BlockHandle, r: IoResult) -> Result<Block, StoreError> {
+    match r {
+        IoResult::Data(raw) => Block::decode(file, handle, raw),
+        IoResult::Failed(error) => Err(StoreError::Io { file: Some(file), op: "read", error }),
+        other => Err(StoreError::Io {
+            file: Some(file),
+            op: "read",
+            error: crate::lsm::io::IoError::Other(alloc::format!("unexpected completion {other:?}")),
+        }),
+    }
+}
+
+/// Maps a read failure to what the client is told.
+fn read_failure(f: ReadFailure, leader: Option<NodeId>) -> ClientError {
+    match f {
+        ReadFailure::NoLeader | ReadFailure::LeaderChanged => ClientError::NotLeader { leader: leader.map(|l| l.0) },
+        ReadFailure::TimedOut => ClientError::Unknown,
+    }
+}
+
+/// Maps a dropped proposal to what the client is told.
+fn drop_reason(r: DropReason) -> ClientError {
+    match r {
+        DropReason::NotLeader { leader } => ClientError::NotLeader { leader: leader.map(|l| l.0) },
+        DropReason::TransferInProgress => ClientError::NotLeader { leader: None },
+        DropReason::UncommittedLimit => ClientError::Busy,
+        DropReason::Superseded => ClientError::Unknown,
+        DropReason::InvalidConfChange(_) => ClientError::Invalid("configuration change refused".to_string()),
+    }
+}
+
+
+/// The highest Raft index whose batch survives a crash without the log: the store's durable
+/// mark. Interim: 0 until the store records applied marks in its flushes (`Durability::External`);
+/// until then the log is never compacted and recovery replays from the apply state (`n a`).
+pub(super) fn durable_mark(_store: &Store) -> u64 {
+    0
+}

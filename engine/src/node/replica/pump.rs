@@ -1,0 +1,255 @@
+//! The node's inner loop: after every input, the outputs of each part become inputs of the
+//! others until all are quiet. Order is fixed (store, log, Raft, apply, reads), so a run
+//! replays exactly.
+use super::{block_read, drop_reason, read_failure, Node, NodeError, NodeEvent, NodeOutput, Phase};
+use crate::lsm::store::Output as StoreOutput;
+use crate::node::apply::ApplyOutput;
+use crate::node::io::{Disk, Owner};
+use crate::node::raftlog::LogOutput;
+use crate::node::read::ReadOutput;
+use crate::node::wire::{ClientError, PeerBody, PeerMessage};
+use alloc::format;
+use strata_raft::{Index, Output as RaftOutput, ProposalOutcome, ReadOutcome};
+
+impl Node {
+    /// Runs every part until none has output left.
+    pub(super) fn pump(&mut self, now_ms: u64) {
+        loop {
+            let mut progress = self.drain_store(now_ms);
+            progress |= self.drain_log();
+            progress |= self.drain_raft(now_ms);
+            progress |= self.drain_applier(now_ms);
+            progress |= self.drain_reader();
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    fn drain_store(&mut self, now_ms: u64) -> bool {
+        let mut progress = false;
+        while let Some(out) = self.store.poll() {
+            progress = true;
+            match out {
+                StoreOutput::Io { id, req } => {
+                    let nid = self.io.issue(Owner::Store(id));
+                    self.out.push_back(NodeOutput::Io { disk: Disk::Store, id: nid, req });
+                }
+                StoreOutput::Job(job) => self.out.push_back(NodeOutput::Job(job)),
+                StoreOutput::Reply { id, result } => {
+                    if self.applier.owns(id) {
+                        self.applier.handle_store_reply(now_ms, &mut self.store, id, result);
+                    } else if self.flush == Some(id) {
+                        self.flush = None;
+                        // A failed flush is retried by the store itself; try again later.
+                        if result.is_ok() {
+                            self.flushed();
+                        }
+                    }
+                }
+                StoreOutput::Opened(Ok(())) => self.applier.start_recovery(now_ms, &mut self.store),
+                StoreOutput::Opened(Err(e)) => self.fail(NodeError::Store(e)),
+            }
+        }
+        progress
+    }
+
+    fn drain_log(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(out) = self.log.poll() {
+            progress = true;
+            match out {
+                LogOutput::Io { id, req } => {
+                    let nid = self.io.issue(Owner::Log(id));
+                    self.out.push_back(NodeOutput::Io { disk: Disk::Log, id: nid, req });
+                }
+                LogOutput::Recovered(Ok(rec)) => {
+                    if let Phase::Opening { log, .. } = &mut self.phase {
+                        *log = Some(rec);
+                    }
+                    self.try_start();
+                }
+                LogOutput::Recovered(Err(e)) | LogOutput::Failed(e) => self.fail(NodeError::Log(e)),
+                LogOutput::Persisted(pid) => {
+                    if let Some(raft) = self.raft.as_mut() {
+                        if let Err(e) = raft.handle_persisted(pid) {
+                            self.fail(NodeError::Inconsistent(format!("persist {pid} refused: {e:?}")));
+                        }
+                    }
+                }
+            }
+        }
+        progress
+    }
+
+    fn drain_raft(&mut self, now_ms: u64) -> bool {
+        let mut progress = false;
+        while let Some(out) = self.raft.as_mut().and_then(strata_raft::Node::poll_output) {
+            let Some(raft) = self.raft.as_mut() else { break };
+            progress = true;
+            match out {
+                RaftOutput::Send(m) => {
+                    let to = m.to;
+                    let msg = PeerMessage { region: self.cfg.region, epoch: self.cfg.epoch, body: PeerBody::Raft(m) };
+                    self.out.push_back(NodeOutput::Send { to, msg: msg.encode() });
+                }
+                RaftOutput::Persist(p) => {
+                    let last = p.entries.last().map_or(Index(0), |e| e.index);
+                    self.out.push_back(NodeOutput::Event(NodeEvent::Persisting { entries: p.entries.len(), last }));
+                    self.log.persist(&p);
+                    raft.recycle(p.entries);
+                }
+                RaftOutput::Apply(entries) => {
+                    for e in &entries {
+                        self.applier.push(e.clone());
+                    }
+                    raft.recycle(entries);
+                    self.applier.drive(now_ms, &mut self.store);
+                }
+                RaftOutput::Proposal(pid, outcome) => {
+                    let err = match outcome {
+                        ProposalOutcome::Committed(_) => None,
+                        ProposalOutcome::Dropped(r) => Some(drop_reason(r)),
+                        ProposalOutcome::Indeterminate => Some(ClientError::Unknown),
+                    };
+                    if let Some(e) = err {
+                        if let Some(id) = self.requests.take_proposal(pid) {
+                            self.reply(id, Err(e));
+                        }
+                    }
+                }
+                RaftOutput::Read(rid, outcome) => {
+                    let leader = raft.leader();
+                    for id in self.requests.reads_of(rid) {
+                        match outcome {
+                            ReadOutcome::Ready(index) => self.requests.read_ready(id, index),
+                            ReadOutcome::Failed(f) => {
+                                self.requests.take_read(id);
+                                self.reply(id, Err(read_failure(f, leader)));
+                            }
+                        }
+                    }
+                }
+                // Snapshots are not sent yet: the leader asks again after two election
+                // timeouts; the follower cannot catch up until then.
+                RaftOutput::ReadSnapshotChunk { to, .. } => self.event(NodeEvent::SnapshotNeeded { peer: to }),
+                RaftOutput::StageSnapshotChunk { .. } => {}
+                RaftOutput::LeaderChanged { term, leader } => self.event(NodeEvent::LeaderChanged { term, leader }),
+            }
+        }
+        self.start_reads();
+        progress
+    }
+
+    /// Starts the reads whose read index apply has reached.
+    fn start_reads(&mut self) {
+        let ts = self.applier.last_ts();
+        for (id, key) in self.requests.runnable(self.applier.applied()) {
+            self.reader.start(&self.store, id, key, ts);
+        }
+    }
+
+    fn drain_applier(&mut self, _now_ms: u64) -> bool {
+        let mut progress = false;
+        let mut applied = None;
+        while let Some(out) = self.applier.poll() {
+            progress = true;
+            match out {
+                ApplyOutput::ReadBlock { file, handle } => {
+                    let id = self.io.issue(Owner::ApplyBlock(file, handle));
+                    self.out.push_back(NodeOutput::Io { disk: Disk::Store, id, req: block_read(file, handle) });
+                }
+                ApplyOutput::Applied { index, write } => {
+                    applied = Some(index);
+                    if let Some(w) = write {
+                        self.stats.writes_applied += 1;
+                        for id in self.requests.take_session(w.client, w.seq) {
+                            self.reply(id, w.result.clone());
+                        }
+                    }
+                }
+                ApplyOutput::Recovered(Ok(_)) => {
+                    if let Phase::Opening { store_ready, .. } = &mut self.phase {
+                        *store_ready = true;
+                    }
+                    self.try_start();
+                }
+                ApplyOutput::Recovered(Err(e)) | ApplyOutput::Failed(e) => self.fail(NodeError::Apply(e)),
+            }
+        }
+        if let Some(index) = applied {
+            self.event(NodeEvent::Applied { index });
+            self.start_reads();
+        }
+        progress
+    }
+
+    fn drain_reader(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(out) = self.reader.poll() {
+            progress = true;
+            match out {
+                ReadOutput::ReadBlock { file, handle } => {
+                    let id = self.io.issue(Owner::ReadBlock(file, handle));
+                    self.out.push_back(NodeOutput::Io { disk: Disk::Store, id, req: block_read(file, handle) });
+                }
+                ReadOutput::Done { id, result } => {
+                    if self.requests.take_read(id) {
+                        self.stats.reads += 1;
+                        self.reply(id, result);
+                    }
+                }
+            }
+        }
+        progress
+    }
+
+    /// Starts Raft once both disks are recovered.
+    fn try_start(&mut self) {
+        let Phase::Opening { store_ready: true, log: Some(_) } = &self.phase else { return };
+        let Phase::Opening { log: Some(mut rec), .. } = core::mem::replace(&mut self.phase, Phase::Running) else { return };
+        let mark = Index(super::durable_mark(&self.store));
+        let applied = self.applier.applied().max(mark);
+        let first = rec.snapshot.as_ref().map_or(Index(0), |s| s.index);
+        let last = rec.entries.last().map_or(first, |e| e.index);
+        if applied > last {
+            return self.fail(NodeError::Inconsistent(format!("the store applied up to {applied} but the log ends at {last}")));
+        }
+        if applied < first {
+            return self.fail(NodeError::Inconsistent(format!("the log is compacted to {first} but the store applied only {applied}")));
+        }
+        rec.applied = applied;
+        self.applier.skip_to(applied);
+        match strata_raft::Node::new(self.cfg.raft.clone(), rec) {
+            Ok(raft) => {
+                self.event(NodeEvent::Recovered { applied, last_index: raft.last_index(), term: raft.term() });
+                self.raft = Some(raft);
+            }
+            Err(e) => self.fail(NodeError::Inconsistent(format!("Raft refused the recovered state: {e:?}"))),
+        }
+    }
+
+    /// A flush installed: compacts the Raft log behind the store's durable mark.
+    fn flushed(&mut self) {
+        let mark = super::durable_mark(&self.store);
+        self.stats.flushes += 1;
+        self.event(NodeEvent::Flushed { mark });
+        let Some(raft) = self.raft.as_mut() else { return };
+        let mut target = mark.min(self.applier.applied().0).saturating_sub(self.cfg.log_keep_entries);
+        if raft.is_leader() {
+            // Keep what a follower still needs (it could only catch up from a snapshot).
+            let conf = raft.conf_state();
+            for peer in conf.voters.iter().chain(conf.learners.iter()) {
+                if let Some((matched, _, _)) = raft.progress(*peer) {
+                    target = target.min(matched.0);
+                }
+            }
+        }
+        if target > raft.snapshot_meta().index.0 && raft.compact(Index(target)).is_ok() {
+            let meta = raft.snapshot_meta().clone();
+            self.log.compact(&meta);
+            self.stats.compactions += 1;
+            self.event(NodeEvent::Compacted { index: meta.index });
+        }
+    }
+}
