@@ -1,0 +1,299 @@
+//! The cluster's event loop: what happens at each instant, and carrying out node outputs.
+use super::{Cluster, Ev, Packet, CLIENT_BASE};
+use crate::net::Delivery;
+use strata_engine::lsm::io::IoResult;
+use strata_engine::lsm::job::JobStep;
+use strata_engine::node::io::Disk;
+use strata_engine::node::wire::{ClientMessage, ClientResponse};
+use strata_engine::node::{Node, NodeEvent, NodeOutput, PeerError};
+
+impl Cluster {
+    /// Advances to the next instant something is due and handles everything due then.
+    pub fn step(&mut self) {
+        let t = self.next_time();
+        self.now = t.max(self.now);
+        let now = self.now;
+        if now >= self.next_fault_at {
+            self.next_fault_at = now + self.cfg.faults.interval_ms.max(1);
+            if self.faults_until.is_none_or(|u| now < u) {
+                self.inject_faults();
+            }
+        }
+        while let Some((&(at, seq), _)) = self.events.first_key_value() {
+            if at > now {
+                break;
+            }
+            let Some(ev) = self.events.remove(&(at, seq)) else { break };
+            self.handle_event(ev);
+        }
+        while let Some(d) = self.net.poll(now) {
+            self.deliver(d);
+        }
+        for k in 0..self.machines.len() {
+            let due = self.machines[k].node.as_ref().and_then(Node::next_deadline).is_some_and(|d| d <= now);
+            if due {
+                if let Some(n) = self.machines[k].node.as_mut() {
+                    n.handle_timeout(now);
+                }
+                self.drain(k);
+            }
+        }
+        for c in 0..self.clients.len() {
+            if self.clients[c].wake_at.is_some_and(|w| w <= now) {
+                let nodes = self.cfg.nodes;
+                if let Some((to, bytes)) = self.clients[c].wake(now, &self.cfg.client, nodes, &mut self.rng, &mut self.history) {
+                    let from = self.clients[c].addr;
+                    self.net.send(now, from, to, Packet::Request(bytes));
+                }
+            }
+        }
+    }
+
+    fn next_time(&self) -> u64 {
+        let mut t = self.next_fault_at;
+        let mut consider = |x: Option<u64>| {
+            if let Some(x) = x {
+                t = t.min(x);
+            }
+        };
+        consider(self.events.keys().next().map(|k| k.0));
+        consider(self.net.next_delivery_at());
+        for m in &self.machines {
+            consider(m.node.as_ref().and_then(Node::next_deadline));
+        }
+        for c in &self.clients {
+            consider(c.wake_at);
+        }
+        t.max(self.now)
+    }
+
+    fn handle_event(&mut self, ev: Ev) {
+        match ev {
+            Ev::Io { node, incarnation, id, disk, req } => {
+                let m = &mut self.machines[node];
+                if m.incarnation != incarnation || m.node.is_none() {
+                    return;
+                }
+                let r = match disk {
+                    Disk::Store => m.store_disk.execute(req),
+                    Disk::Log => m.log_disk.execute(req),
+                };
+                if let Some(n) = m.node.as_mut() {
+                    n.handle_io(self.now, id, r);
+                }
+                self.drain(node);
+            }
+            Ev::Job { node, incarnation, mut job } => {
+                let m = &mut self.machines[node];
+                if m.incarnation != incarnation || m.node.is_none() {
+                    return;
+                }
+                loop {
+                    match job.step() {
+                        JobStep::Read { file, offset, len } => {
+                            let r = m.store_disk.execute(strata_engine::lsm::io::IoRequest::Read { file, offset, len });
+                            job.handle_read(match r {
+                                IoResult::Data(d) => Ok(d),
+                                IoResult::Failed(e) => Err(e),
+                                _ => Ok(Vec::new()),
+                            });
+                        }
+                        JobStep::WriteFile { file, data } => {
+                            m.job_files += 1;
+                            let r = m.store_disk.write_file(file, &data);
+                            job.handle_write(r);
+                        }
+                        JobStep::Done => break,
+                    }
+                }
+                if let Some(n) = m.node.as_mut() {
+                    n.handle_job(self.now, *job);
+                }
+                self.drain(node);
+            }
+            Ev::Restart { node } => {
+                if self.machines[node].node.is_none() {
+                    self.start(node);
+                }
+            }
+        }
+    }
+
+    fn deliver(&mut self, d: Delivery<Packet>) {
+        let now = self.now;
+        match d.msg {
+            Packet::Peer(bytes) => {
+                let k = (d.to - 1) as usize;
+                let line = self.cfg.record_trace.then(|| format!("{now} n{} -> n{} {}", d.from, d.to, super::trace::describe_peer(&bytes)));
+                if let Some(l) = line {
+                    self.trace.push(l);
+                }
+                let Some(n) = self.machines[k].node.as_mut() else { return };
+                match n.handle_message(now, &bytes) {
+                    Ok(()) => {}
+                    // Messages reaching a node still recovering are dropped (Raft copes).
+                    Err(PeerError::NotReady) => self.stats.refused_messages += 1,
+                    Err(e) => panic!("seed {}: node {} refused a peer message: {e:?}", self.cfg.seed, d.to),
+                }
+                self.drain(k);
+            }
+            Packet::Request(bytes) => {
+                let k = (d.to - 1) as usize;
+                let msg = ClientMessage::decode(&bytes).expect("clients send valid messages");
+                let m = &mut self.machines[k];
+                let Some(n) = m.node.as_mut() else { return };
+                let rid = m.next_request;
+                m.next_request += 1;
+                m.requests.insert(rid, (d.from, msg.id));
+                n.submit(now, rid, msg.request);
+                self.drain(k);
+            }
+            Packet::Response(bytes) => {
+                let c = (d.to - CLIENT_BASE - 1) as usize;
+                let resp = ClientResponse::decode(&bytes).expect("nodes send valid responses");
+                if resp.result.is_ok() {
+                    self.stats.answered += 1;
+                }
+                self.clients[c].on_response(now, resp, &self.cfg.client, &mut self.rng, &mut self.history);
+            }
+        }
+    }
+
+    /// Carries out every output of node `k`.
+    pub(super) fn drain(&mut self, k: usize) {
+        let now = self.now;
+        let from = k as u64 + 1;
+        loop {
+            let m = &mut self.machines[k];
+            let Some(n) = m.node.as_mut() else { return };
+            let Some(out) = n.poll() else {
+                if self.cfg.check_invariants {
+                    n.check_invariants();
+                }
+                return;
+            };
+            match out {
+                NodeOutput::Send { to, msg } => {
+                    self.net.send(now, from, to.0, Packet::Peer(msg));
+                }
+                NodeOutput::Io { disk, id, req } => {
+                    let lane = usize::from(disk == Disk::Log);
+                    let mut latency = self.rng.below(self.cfg.disk_latency_ms + 1);
+                    if matches!(req, strata_engine::lsm::io::IoRequest::Sync { .. }) {
+                        latency += self.cfg.sync_latency_ms + self.rng.below(self.cfg.sync_latency_ms + 1);
+                    }
+                    let m = &mut self.machines[k];
+                    let at = (now + latency).max(m.busy_until[lane]);
+                    m.busy_until[lane] = at;
+                    let incarnation = m.incarnation;
+                    self.schedule(at, Ev::Io { node: k, incarnation, id, disk, req });
+                }
+                NodeOutput::Job(job) => {
+                    let latency = 1 + self.rng.below(self.cfg.disk_latency_ms * 4 + 1);
+                    let incarnation = self.machines[k].incarnation;
+                    self.schedule(now + latency, Ev::Job { node: k, incarnation, job: Box::new(job) });
+                }
+                NodeOutput::Reply { id, result } => {
+                    if let Some((super::PROBE_ADDR, probe)) = self.machines[k].requests.get(&id).copied() {
+                        self.machines[k].requests.remove(&id);
+                        self.probe_replies.insert(probe, (now, result));
+                    } else if let Some((client, msg_id)) = self.machines[k].requests.remove(&id) {
+                        let bytes = ClientResponse { id: msg_id, result }.encode();
+                        self.net.send(now, from, client, Packet::Response(bytes));
+                    }
+                }
+                NodeOutput::Event(e) => {
+                    if let NodeEvent::Failed(err) = &e {
+                        panic!("seed {}: node {from} failed: {err}", self.cfg.seed);
+                    }
+                    if self.cfg.record_trace {
+                        if let Some(line) = super::trace::describe_event(&e) {
+                            self.trace.push(format!("{now} n{from} {line}"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts (or restarts) node `k` on its disks.
+    pub(super) fn start(&mut self, k: usize) {
+        self.machines[k].incarnation += 1;
+        let cfg = self.node_config(k);
+        let now = self.now;
+        let m = &mut self.machines[k];
+        m.busy_until = [now; 2];
+        m.requests.clear();
+        m.node = Some(Node::open(cfg, now));
+        self.net.up(now, k as u64 + 1);
+        self.log_line(format!("{now} n{} start (incarnation {})", k + 1, self.machines[k].incarnation));
+        self.drain(k);
+    }
+
+    /// Restarts node `k` if it is down.
+    pub fn restart(&mut self, k: usize) {
+        if self.machines[k].node.is_none() {
+            self.start(k);
+        }
+    }
+
+    /// Crashes node `k`: what its disks have not synced is lost (a torn tail may survive).
+    pub fn crash(&mut self, k: usize) {
+        let m = &mut self.machines[k];
+        if m.node.take().is_none() {
+            return;
+        }
+        m.store_disk.crash(true);
+        m.log_disk.crash(true);
+        m.crashes += 1;
+        m.requests.clear();
+        self.stats.crashes += 1;
+        self.net.down(self.now, k as u64 + 1);
+        self.log_line(format!("{} n{} crash", self.now, k + 1));
+    }
+
+    fn inject_faults(&mut self) {
+        let f = self.cfg.faults.clone();
+        let n = self.cfg.nodes;
+        let now = self.now;
+        if self.rng.chance(f.crash) {
+            let k = self.rng.below(n) as usize;
+            if self.machines[k].node.is_some() {
+                self.crash(k);
+                let after = 1 + self.rng.below(f.restart_within_ms.max(1));
+                self.schedule(now + after, Ev::Restart { node: k });
+            }
+        }
+        if self.rng.chance(f.partition) {
+            let cut = 1 + self.rng.below(n - 1);
+            let mut ids: Vec<u64> = (1..=n).collect();
+            for i in (1..ids.len()).rev() {
+                let j = self.rng.below(i as u64 + 1) as usize;
+                ids.swap(i, j);
+            }
+            let (a, b) = ids.split_at(cut as usize);
+            // Cuts between the two groups (clients still reach every node).
+            for &x in a {
+                for &y in b {
+                    self.net.cut(now, x, y);
+                    self.net.cut(now, y, x);
+                }
+            }
+            self.stats.partitions += 1;
+            self.log_line(format!("{now} partition {a:?} | {b:?}"));
+        }
+        if self.rng.chance(f.cut) {
+            let from = 1 + self.rng.below(n);
+            let to = 1 + self.rng.below(n);
+            if from != to {
+                self.net.cut(now, from, to);
+                self.stats.partitions += 1;
+                self.log_line(format!("{now} cut n{from} -> n{to}"));
+            }
+        }
+        if self.rng.chance(f.heal) {
+            self.net.heal(now);
+            self.log_line(format!("{now} heal"));
+        }
+    }
+}

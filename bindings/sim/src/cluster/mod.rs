@@ -1,0 +1,408 @@
+//! The cluster world: N replicated nodes ([`strata_engine::node::Node`]), each with two
+//! [`SimDisk`]s (store and Raft log), a [`SimNet`] between them and their clients, and a
+//! fault schedule — all seeded, so a run replays exactly from its seed.
+//!
+//! Time is in milliseconds and event driven: the world jumps to the next thing due (a message,
+//! a disk completion, a node deadline, a client timer, a fault). Disk requests complete after
+//! a latency, in order per disk; a crash drops what has not completed and loses every unsynced
+//! byte (a torn tail may survive), and a restart opens the node again on the same disks with a
+//! new Raft seed. Clients ([`client::Client`]) record a history for [`crate::lincheck`].
+//!
+//! With [`ClusterConfig::record_trace`] every message, persistence, apply and fault becomes
+//! one line of [`Cluster::trace`], e.g. `1520 n2 -> n1 Append i7..i8 c6`.
+pub mod client;
+mod drive;
+pub mod trace;
+
+use crate::disk::SimDisk;
+use crate::lincheck::{check, KvInput, KvModel, KvOutput, Limits, Operation, Outcome, Verdict};
+use crate::net::{LinkFaults, SimNet};
+use crate::rng::Rng;
+use client::{Client, ClientConfig, KvOp};
+use std::collections::BTreeMap;
+use strata_engine::lsm::config::Config as StoreConfig;
+use strata_engine::lsm::io::{IoId, IoRequest};
+use strata_engine::lsm::job::Job;
+use strata_engine::node::io::Disk;
+use strata_engine::node::wire::{ClientError, ClientOp, ClientReply, ClientRequest, Consistency, Epoch, RegionId};
+use strata_engine::node::{Node, NodeConfig};
+use strata_engine::node::raftlog::LogConfig;
+use strata_raft::NodeId;
+
+/// What travels on the network.
+#[derive(Clone, Debug)]
+pub enum Packet {
+    /// Between peers: an encoded `PeerMessage`.
+    Peer(Vec<u8>),
+    /// Client → node: an encoded `ClientMessage`.
+    Request(Vec<u8>),
+    /// Node → client: an encoded `ClientResponse`.
+    Response(Vec<u8>),
+}
+
+/// How often faults strike (each a probability per fault interval).
+#[derive(Clone, Debug)]
+pub struct Faults {
+    /// Ms between fault decisions.
+    pub interval_ms: u64,
+    /// A random node crashes (loses unsynced data).
+    pub crash: f64,
+    /// A down node is restarted after this many ms at most.
+    pub restart_within_ms: u64,
+    /// The nodes are split in two groups.
+    pub partition: f64,
+    /// One direction between two nodes is cut.
+    pub cut: f64,
+    /// Every partition and cut heals.
+    pub heal: f64,
+}
+
+impl Faults {
+    /// No faults.
+    pub fn none() -> Faults {
+        Faults { interval_ms: 100, crash: 0.0, restart_within_ms: 0, partition: 0.0, cut: 0.0, heal: 0.0 }
+    }
+
+    /// A mix of everything.
+    pub fn mixed() -> Faults {
+        Faults { interval_ms: 100, crash: 0.03, restart_within_ms: 1_000, partition: 0.04, cut: 0.04, heal: 0.15 }
+    }
+}
+
+/// A cluster run's parameters.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    /// Seed of everything.
+    pub seed: u64,
+    /// Replicas.
+    pub nodes: u64,
+    /// Client sessions.
+    pub clients: u64,
+    /// Operations per client.
+    pub ops_per_client: u64,
+    /// Client behaviour.
+    pub client: ClientConfig,
+    /// Every link's behaviour (latency in ms, drops, duplicates, reordering).
+    pub link: LinkFaults,
+    /// Faults while the clients run.
+    pub faults: Faults,
+    /// Disk latency per request, in ms, drawn from `0..=disk_latency_ms`.
+    pub disk_latency_ms: u64,
+    /// A sync takes this many ms more (drawn from `sync_latency_ms..=2·sync_latency_ms`):
+    /// fsync dominates a write's cost, which is what makes group commit pay.
+    pub sync_latency_ms: u64,
+    /// Ms per Raft tick.
+    pub tick_ms: u64,
+    /// Raft's election timeout in ticks.
+    pub election_tick: u32,
+    /// The store's memtable size (small: flushes and SST reads happen in short runs).
+    pub memtable_bytes: usize,
+    /// Store flush interval.
+    pub flush_interval_ms: u64,
+    /// Log entries kept behind the store's durable mark.
+    pub log_keep_entries: u64,
+    /// Raft log segment size.
+    pub segment_bytes: u64,
+    /// Keep a readable trace of the run.
+    pub record_trace: bool,
+    /// Check every node's invariants after each input (slower).
+    pub check_invariants: bool,
+}
+
+impl ClusterConfig {
+    /// `nodes` replicas and `clients` sessions of `ops` operations each, mixed faults.
+    pub fn new(seed: u64, nodes: u64, clients: u64, ops: u64) -> ClusterConfig {
+        ClusterConfig {
+            seed,
+            nodes,
+            clients,
+            ops_per_client: ops,
+            client: ClientConfig::default(),
+            link: LinkFaults { min_latency: 1, max_latency: 4, drop_rate: 0.02, duplicate_rate: 0.01, reorder_rate: 0.02, reorder_delay: 10 },
+            faults: Faults::mixed(),
+            disk_latency_ms: 1,
+            sync_latency_ms: 2,
+            tick_ms: 10,
+            election_tick: 10,
+            memtable_bytes: 16 << 10,
+            flush_interval_ms: 300,
+            log_keep_entries: 100_000,
+            segment_bytes: 64 << 10,
+            record_trace: false,
+            check_invariants: true,
+        }
+    }
+}
+
+/// Something scheduled.
+#[derive(Debug)]
+enum Ev {
+    Io { node: usize, incarnation: u64, id: IoId, disk: Disk, req: IoRequest },
+    Job { node: usize, incarnation: u64, job: Box<Job> },
+    Restart { node: usize },
+}
+
+/// One machine: the node (when up), its disks and the client requests it holds.
+#[derive(Debug)]
+pub struct Machine {
+    /// The node, when it is up.
+    pub node: Option<Node>,
+    /// Starts so far (its Raft seed changes with each).
+    pub incarnation: u64,
+    /// The store's disk.
+    pub store_disk: SimDisk,
+    /// The Raft log's disk.
+    pub log_disk: SimDisk,
+    /// When each disk (store, log) finishes its queued requests.
+    busy_until: [u64; 2],
+    /// Node request id → (client address, client's message id).
+    requests: BTreeMap<u64, (u64, u64)>,
+    next_request: u64,
+    /// Crashes so far.
+    pub crashes: u64,
+    /// Files the store's jobs wrote (each one synced: a flush or compaction output).
+    pub job_files: u64,
+}
+
+/// Counters of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// Crashes injected.
+    pub crashes: u64,
+    /// Partitions and cuts injected.
+    pub partitions: u64,
+    /// Peer messages that reached a node still recovering (dropped; Raft copes). Any other
+    /// refusal stops the run: nodes only send well-formed messages.
+    pub refused_messages: u64,
+    /// Client operations completed with an answer.
+    pub answered: u64,
+}
+
+/// The world. See the module docs.
+pub struct Cluster {
+    /// Its configuration.
+    pub cfg: ClusterConfig,
+    /// Virtual time (ms).
+    pub now: u64,
+    rng: Rng,
+    /// The machines (node `k + 1` at index `k`).
+    pub machines: Vec<Machine>,
+    /// The network (nodes `1..=n`, clients `1001..`).
+    pub net: SimNet<Packet>,
+    events: BTreeMap<(u64, u64), Ev>,
+    next_event: u64,
+    /// The clients.
+    pub clients: Vec<Client>,
+    /// Every client operation so far.
+    pub history: Vec<KvOp>,
+    /// Faults are injected until this time (`None`: while clients run).
+    pub faults_until: Option<u64>,
+    next_fault_at: u64,
+    /// The readable trace (when recorded).
+    pub trace: Vec<String>,
+    /// Answers to [`Cluster::probe`] requests: probe id → (time, answer).
+    pub probe_replies: BTreeMap<u64, (u64, Result<ClientReply, ClientError>)>,
+    next_probe: u64,
+    /// Counters.
+    pub stats: ClusterStats,
+}
+
+/// The address replies to [`Cluster::probe`] requests are routed to.
+pub const PROBE_ADDR: u64 = 0;
+
+/// The network address of client `k`.
+pub const CLIENT_BASE: u64 = 1_000;
+
+impl Cluster {
+    /// A cluster whose nodes are all starting.
+    pub fn new(cfg: ClusterConfig) -> Cluster {
+        let mut rng = Rng::new(cfg.seed);
+        let addrs: Vec<u64> = (1..=cfg.nodes).chain((1..=cfg.clients).map(|c| CLIENT_BASE + c)).collect();
+        let net = SimNet::new(rng.next_u64(), addrs, cfg.link.clone()).with_describer(trace::describe_packet);
+        let machines = (1..=cfg.nodes)
+            .map(|k| Machine {
+                node: None,
+                incarnation: 0,
+                store_disk: SimDisk::new(cfg.seed ^ (k << 8)),
+                log_disk: SimDisk::new(cfg.seed ^ (k << 8) ^ 1),
+                busy_until: [0; 2],
+                requests: BTreeMap::new(),
+                next_request: 1,
+                crashes: 0,
+                job_files: 0,
+            })
+            .collect();
+        let clients = (1..=cfg.clients).map(|c| Client::new(CLIENT_BASE + c, c, cfg.ops_per_client, cfg.client.keys)).collect();
+        let mut c = Cluster {
+            now: 0,
+            rng,
+            machines,
+            net,
+            events: BTreeMap::new(),
+            next_event: 0,
+            clients,
+            history: Vec::new(),
+            faults_until: None,
+            next_fault_at: cfg.faults.interval_ms,
+            trace: Vec::new(),
+            probe_replies: BTreeMap::new(),
+            next_probe: 1,
+            stats: ClusterStats::default(),
+            cfg,
+        };
+        c.net.record_trace = false;
+        for k in 0..c.machines.len() {
+            c.start(k);
+        }
+        c
+    }
+
+    /// The configuration node `k` (index) starts with at its current incarnation.
+    pub fn node_config(&self, k: usize) -> NodeConfig {
+        let ids: Vec<NodeId> = (1..=self.cfg.nodes).map(NodeId).collect();
+        let m = &self.machines[k];
+        let seed = self.cfg.seed.rotate_left(17) ^ ((k as u64 + 1) << 40) ^ m.incarnation;
+        let mut nc = NodeConfig::new(NodeId(k as u64 + 1), ids, seed);
+        nc.raft.election_tick = self.cfg.election_tick;
+        nc.tick_ms = self.cfg.tick_ms;
+        nc.request_timeout_ms = self.cfg.client.attempt_timeout_ms * 3;
+        nc.flush_interval_ms = self.cfg.flush_interval_ms;
+        nc.log_keep_entries = self.cfg.log_keep_entries;
+        nc.store = StoreConfig { memtable_bytes: self.cfg.memtable_bytes, block_cache_bytes: 1 << 20, ..StoreConfig::default() };
+        nc.log = LogConfig { segment_bytes: self.cfg.segment_bytes };
+        nc.block_cache_bytes = 1 << 20;
+        nc
+    }
+
+    /// The index of the current leader with the highest term, if any node leads.
+    pub fn leader(&self) -> Option<usize> {
+        self.machines
+            .iter()
+            .enumerate()
+            .filter_map(|(k, m)| m.node.as_ref().filter(|n| n.is_leader()).map(|n| (n.raft().map_or(0, |r| r.term().0), k)))
+            .max()
+            .map(|(_, k)| k)
+    }
+
+    /// True when every client has finished.
+    pub fn clients_done(&self) -> bool {
+        self.clients.iter().all(Client::is_done)
+    }
+
+    /// Runs until the clients are done (faults meanwhile), then heals everything, restarts
+    /// every node and lets the cluster settle for `settle_ms`. Panics (with the seed) if the
+    /// clients do not finish within `max_ms`.
+    pub fn run_workload(&mut self, max_ms: u64, settle_ms: u64) {
+        while !self.clients_done() {
+            assert!(self.now < max_ms, "seed {}: clients not done after {max_ms} ms", self.cfg.seed);
+            self.step();
+        }
+        self.heal_all();
+        let end = self.now + settle_ms;
+        while self.now < end {
+            self.step();
+        }
+    }
+
+    /// Ends every fault: heals the network and restarts every down node.
+    pub fn heal_all(&mut self) {
+        self.faults_until = Some(self.now);
+        self.net.heal(self.now);
+        self.log_line(format!("{} heal all", self.now));
+        for k in 0..self.machines.len() {
+            if self.machines[k].node.is_none() {
+                self.start(k);
+            }
+        }
+    }
+
+    /// Reads every key linearizably at the leader and adds the reads to the history (client
+    /// 0), so a lost acknowledged write shows up as a violation even if no client read its key
+    /// afterwards. Call after [`Cluster::run_workload`].
+    pub fn read_every_key(&mut self) {
+        for key in 0..self.cfg.client.keys {
+            let deadline = self.now + 10_000;
+            loop {
+                assert!(self.now < deadline, "seed {}: final read of key {key} not answered", self.cfg.seed);
+                let Some(k) = self.leader() else {
+                    self.step();
+                    continue;
+                };
+                let call = self.now;
+                let op = ClientOp::Read { key: client::encode_key(key), consistency: Consistency::Linearizable };
+                let Some(p) = self.probe(k, ClientRequest { region: RegionId(1), epoch: Epoch::INITIAL, op }) else { continue };
+                while !self.probe_replies.contains_key(&p) && self.now < deadline {
+                    self.step();
+                }
+                if let Some((at, Ok(ClientReply::Value { value, .. }))) = self.probe_replies.remove(&p) {
+                    let output = KvOutput::Read(value.map(|v| client::decode_value(&v)));
+                    self.history.push(Operation { client: 0, call, input: KvInput::Get(key), outcome: Outcome::Returned { at, output } });
+                    break;
+                }
+            }
+        }
+    }
+
+    /// Checks the history for linearizability; the failure message names the seed.
+    pub fn check_linearizable(&self) {
+        let report = check(&KvModel::<u64, u64>::new(), &self.history, &Limits::default());
+        match &report.verdict {
+            Verdict::Linearizable => {}
+            Verdict::NotLinearizable(v) => panic!("seed {}: history not linearizable:\n{v}", self.cfg.seed),
+            Verdict::Unknown { undecided, .. } => panic!("seed {}: linearizability undecided for keys {undecided:?}", self.cfg.seed),
+        }
+    }
+
+    /// `(applied index, data digest)` of every node that is up.
+    pub fn digests(&mut self) -> Vec<(u64, u64, u64)> {
+        let mut out = Vec::new();
+        for (k, m) in self.machines.iter_mut().enumerate() {
+            if let Some(n) = &m.node {
+                out.push((k as u64 + 1, n.applied().0, trace::data_digest(n, &mut m.store_disk)));
+            }
+        }
+        out
+    }
+
+    /// Fsyncs of node `k` (index) so far: `(Raft log syncs, store syncs + files written by
+    /// store jobs)`.
+    pub fn fsyncs(&self, k: usize) -> (u64, u64) {
+        let m = &self.machines[k];
+        (m.log_disk.stats.syncs, m.store_disk.stats.syncs + m.job_files)
+    }
+
+    /// Checks that every node is up, has applied the same entries and holds the same data.
+    pub fn check_replicas_identical(&mut self) {
+        let d = self.digests();
+        assert_eq!(d.len() as u64, self.cfg.nodes, "seed {}: not every node is up: {d:?}", self.cfg.seed);
+        assert!(d.windows(2).all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2), "seed {}: replicas differ (node, applied, digest): {d:?}", self.cfg.seed);
+    }
+
+    /// Submits `request` straight to node `k` (index), bypassing the network, as a test
+    /// probe; its answer lands in [`Cluster::probe_replies`] under the returned id. `None` if
+    /// the node is down.
+    pub fn probe(&mut self, k: usize, request: ClientRequest) -> Option<u64> {
+        let probe = self.next_probe;
+        self.next_probe += 1;
+        let now = self.now;
+        let m = &mut self.machines[k];
+        let n = m.node.as_mut()?;
+        let rid = m.next_request;
+        m.next_request += 1;
+        m.requests.insert(rid, (PROBE_ADDR, probe));
+        n.submit(now, rid, request);
+        self.drain(k);
+        Some(probe)
+    }
+
+    fn log_line(&mut self, line: String) {
+        if self.cfg.record_trace {
+            self.trace.push(line);
+        }
+    }
+
+    fn schedule(&mut self, at: u64, ev: Ev) {
+        self.next_event += 1;
+        self.events.insert((at, self.next_event), ev);
+    }
+}

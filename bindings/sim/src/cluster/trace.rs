@@ -1,0 +1,114 @@
+//! Readable lines for the cluster's trace, and a digest of a replica's data.
+use super::Packet;
+use crate::disk::SimDisk;
+use strata_engine::lsm::io::{IoRequest, IoResult};
+use strata_engine::lsm::iter::IterStep;
+use strata_engine::lsm::sstable::Block;
+use strata_engine::node::wire::{ClientMessage, ClientOp, ClientResponse, PeerBody, PeerMessage};
+use strata_engine::node::{Node, NodeEvent};
+use strata_raft::{Body, Message};
+
+/// One packet, for the network's trace.
+pub fn describe_packet(p: &Packet) -> String {
+    match p {
+        Packet::Peer(b) => describe_peer(b),
+        Packet::Request(b) => match ClientMessage::decode(b) {
+            Ok(m) => format!("request#{} {}", m.id, describe_op(&m.request.op)),
+            Err(e) => format!("bad request: {e}"),
+        },
+        Packet::Response(b) => match ClientResponse::decode(b) {
+            Ok(r) => format!("response#{} {:?}", r.id, r.result),
+            Err(e) => format!("bad response: {e}"),
+        },
+    }
+}
+
+/// A client operation, short.
+pub fn describe_op(op: &ClientOp) -> String {
+    match op {
+        ClientOp::Read { key, consistency } => format!("read {} {consistency:?}", String::from_utf8_lossy(key)),
+        ClientOp::Write { client, seq, op } => format!("write c{}#{seq} {op:?}", client.0),
+    }
+}
+
+/// A peer message (the Raft message inside), short.
+pub fn describe_peer(bytes: &[u8]) -> String {
+    match PeerMessage::decode(bytes) {
+        Ok(PeerMessage { body: PeerBody::Raft(m), .. }) => describe_raft(&m),
+        Err(e) => format!("bad peer message: {e}"),
+    }
+}
+
+/// A Raft message, short: `Append t3 i5..i7 c4`.
+pub fn describe_raft(m: &Message) -> String {
+    let t = m.term.0;
+    match &m.body {
+        Body::Append { prev_index, entries, commit, .. } => match (entries.first(), entries.last()) {
+            (Some(a), Some(b)) => format!("Append t{t} i{}..i{} c{}", a.index.0, b.index.0, commit.0),
+            _ => format!("Append t{t} prev i{} c{}", prev_index.0, commit.0),
+        },
+        Body::AppendResponse { index, reject: None } => format!("AppendOk t{t} i{}", index.0),
+        Body::AppendResponse { reject: Some(r), .. } => format!("AppendReject t{t} i{} hint i{}", r.rejected.0, r.hint_index.0),
+        Body::Heartbeat { commit, .. } => format!("Heartbeat t{t} c{}", commit.0),
+        Body::HeartbeatResponse { .. } => format!("HeartbeatOk t{t}"),
+        Body::RequestVote { pre_vote, last_index, last_term, .. } => {
+            format!("{} t{t} last i{} t{}", if *pre_vote { "PreVote" } else { "Vote" }, last_index.0, last_term.0)
+        }
+        Body::VoteResponse { pre_vote, granted } => {
+            format!("{}{} t{t}", if *pre_vote { "PreVote" } else { "Vote" }, if *granted { "Granted" } else { "Refused" })
+        }
+        Body::SnapshotChunk { meta, offset, .. } => format!("Snapshot t{t} i{} @{offset}", meta.index.0),
+        Body::SnapshotAck { index, .. } => format!("SnapshotAck t{t} i{}", index.0),
+        Body::TimeoutNow => format!("TimeoutNow t{t}"),
+        Body::ReadIndex { .. } => format!("ReadIndex t{t}"),
+        Body::ReadIndexResponse { index, .. } => format!("ReadIndexOk t{t} {:?}", index.map(|i| i.0)),
+    }
+}
+
+/// A node event, short (`None`: not worth a line).
+pub fn describe_event(e: &NodeEvent) -> Option<String> {
+    Some(match e {
+        NodeEvent::Recovered { applied, last_index, term } => format!("recovered applied i{} last i{} t{}", applied.0, last_index.0, term.0),
+        NodeEvent::LeaderChanged { term, leader } => match leader {
+            Some(l) => format!("leader n{} t{}", l.0, term.0),
+            None => format!("no leader t{}", term.0),
+        },
+        NodeEvent::Persisting { entries: 0, .. } => return None,
+        NodeEvent::Persisting { entries, last } => format!("persist {entries} entries to i{}", last.0),
+        NodeEvent::Applied { index } => format!("applied i{}", index.0),
+        NodeEvent::Flushed { mark } => format!("flushed mark i{mark}"),
+        NodeEvent::Compacted { index } => format!("log compacted to i{}", index.0),
+        NodeEvent::SnapshotNeeded { peer } => format!("snapshot needed by n{}", peer.0),
+        NodeEvent::Failed(err) => format!("FAILED {err}"),
+    })
+}
+
+/// FNV-1a over every live `(key, value)` of the node's store (blocks read from `disk`).
+pub fn data_digest(node: &Node, disk: &mut SimDisk) -> u64 {
+    let store = node.store();
+    let mut it = store.iter_unpinned(std::ops::Bound::Unbounded, std::ops::Bound::Unbounded, u64::MAX);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut fold = |b: &[u8]| {
+        for &x in (b.len() as u32).to_le_bytes().iter().chain(b) {
+            h ^= u64::from(x);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    loop {
+        match it.step() {
+            IterStep::Item(k, v) => {
+                fold(&k);
+                fold(&v);
+            }
+            IterStep::NeedMemtable => store.refill_iter(&mut it),
+            IterStep::NeedBlock { file, handle } => {
+                let raw = match disk.execute(IoRequest::Read { file, offset: handle.offset, len: u64::from(handle.len) }) {
+                    IoResult::Data(d) => d,
+                    other => panic!("digest: reading {file}: {other:?}"),
+                };
+                it.supply(&Block::decode(file, handle, raw).expect("a readable block"));
+            }
+            IterStep::End => return h,
+        }
+    }
+}
