@@ -6,8 +6,8 @@
 //! such a store ([`stream::SimStreams`]), a network that drops, duplicates, delays and
 //! partitions ([`net::SimNet`]), and a linearizability checker for client histories
 //! ([`lincheck::check`]), and the cluster world ([`cluster::Cluster`]): replicated nodes with
-//! two disks each, faults, clients with sessions and a readable trace. Everything is seeded, so a failing run replays exactly from its
-//! seed. `docs/checking.md` describes the checkers and the network's fault model.
+//! two disks each, faults, clients with sessions and a readable trace. Everything is seeded,
+//! so a failing run replays exactly from its seed. `docs/checking.md` describes the checkers and the network's fault model.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
