@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Build the wasm binding: `cargo build --target wasm32-unknown-unknown`, then `wasm-bindgen`
+# into bindings/wasm/pkg/web (ES module for pages) and bindings/wasm/pkg/node (CommonJS for
+# the binding's tests in Node). Installs the wasm target and the pinned wasm-bindgen CLI when
+# missing. Usage: bash bindings/wasm/build.sh [--release]   (release is the default)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BINDGEN_VERSION=0.2.130   # must equal the `wasm-bindgen` pin in bindings/wasm/Cargo.toml
+
+rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $BINDGEN_VERSION" ]; then
+  cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION"
+fi
+
+cargo build --release --target wasm32-unknown-unknown -p strata-wasm
+TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+WASM="$TARGET_DIR/wasm32-unknown-unknown/release/strata_wasm.wasm"
+wasm-bindgen --target web --out-dir bindings/wasm/pkg/web "$WASM"
+wasm-bindgen --target nodejs --out-dir bindings/wasm/pkg/node "$WASM"
+echo "built bindings/wasm/pkg/{web,node} from $WASM ($(stat -c %s "$WASM") bytes)"
