@@ -121,6 +121,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Before a caller leaves with its answer: I/O still queued goes to a waiting thread, or
+    /// is driven here when nobody waits (nobody else would pick it up).
+    fn hand_off(&self, st: MutexGuard<'_, State>) {
+        if !st.io.is_empty() && !st.driving {
+            if st.waiters > 0 {
+                self.cond.notify_all();
+            } else {
+                let mut none = None;
+                drop(self.drive(st, None, &mut none));
+            }
+        }
+    }
+
     fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
         self.cond.wait(st).unwrap_or_else(|p| p.into_inner())
     }
@@ -300,13 +313,7 @@ impl Shared {
         self.absorb(&mut st, None, &mut none);
         loop {
             if let Some(r) = st.exec_replies.remove(&id) {
-                if !st.io.is_empty() && !st.driving {
-                    if st.waiters > 0 {
-                        self.cond.notify_all();
-                    } else {
-                        drop(self.drive(st, None, &mut none));
-                    }
-                }
+                self.hand_off(st);
                 return Ok(r);
             }
             if !st.driving && !st.io.is_empty() {
@@ -346,14 +353,7 @@ impl Shared {
                         self.absorb(&mut st, None, &mut none);
                     }
                 }
-                if !st.io.is_empty() && !st.driving {
-                    if st.waiters > 0 {
-                        self.cond.notify_all();
-                    } else {
-                        let mut none = None;
-                        drop(self.drive(st, None, &mut none));
-                    }
-                }
+                self.hand_off(st);
                 return r.map_err(Error::Store);
             }
             if !st.driving && !st.io.is_empty() {
@@ -553,26 +553,14 @@ impl Shared {
         let mut none = None;
         loop {
             if let Some(r) = ready(&mut st) {
-                if !st.io.is_empty() && !st.driving {
-                    if st.waiters > 0 {
-                        self.cond.notify_all();
-                    } else {
-                        drop(self.drive(st, None, &mut none));
-                    }
-                }
+                self.hand_off(st);
                 return Ok(Some(r));
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 on_deadline(&mut st);
                 self.absorb(&mut st, None, &mut none);
                 let r = ready(&mut st);
-                if !st.io.is_empty() && !st.driving {
-                    if st.waiters > 0 {
-                        self.cond.notify_all();
-                    } else {
-                        drop(self.drive(st, None, &mut none));
-                    }
-                }
+                self.hand_off(st);
                 return Ok(r);
             }
             if !st.driving && !st.io.is_empty() {

@@ -56,6 +56,11 @@ pub fn encode_hmsg(out: &mut Vec<u8>, subject: &str, sid: u64, reply: Option<&st
         out.extend_from_slice(r.as_bytes());
         out.push(b' ');
     }
+    push_headed_body(out, headers, payload);
+}
+
+/// `<#header bytes> <#total bytes>\r\n<headers><payload>\r\n`: the end of HMSG and HPUB.
+fn push_headed_body(out: &mut Vec<u8>, headers: &[u8], payload: &[u8]) {
     push_u64(out, headers.len() as u64);
     out.push(b' ');
     push_u64(out, (headers.len() + payload.len()) as u64);
@@ -75,13 +80,7 @@ pub fn encode_hpub(out: &mut Vec<u8>, subject: &str, reply: Option<&str>, header
         out.extend_from_slice(r.as_bytes());
         out.push(b' ');
     }
-    push_u64(out, headers.len() as u64);
-    out.push(b' ');
-    push_u64(out, (headers.len() + payload.len()) as u64);
-    out.extend_from_slice(b"\r\n");
-    out.extend_from_slice(headers);
-    out.extend_from_slice(payload);
-    out.extend_from_slice(b"\r\n");
+    push_headed_body(out, headers, payload);
 }
 
 /// `PUB <subject> [reply] <#bytes>\r\n<payload>\r\n`.
