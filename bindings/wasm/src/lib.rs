@@ -4,6 +4,8 @@
 //! (`--target web` for pages, `--target nodejs` for the binding's tests). Build it with
 //! `bash bindings/wasm/build.sh`, which installs what is missing.
 
+pub mod db;
+
 use wasm_bindgen::prelude::*;
 
 /// The crate version, so a page can show which engine it runs.
