@@ -4,6 +4,7 @@
 //! (`--target web` for pages, `--target nodejs` for the binding's tests). Build it with
 //! `bash bindings/wasm/build.sh`, which installs what is missing.
 
+#[cfg(feature = "db")]
 pub mod db;
 
 use wasm_bindgen::prelude::*;

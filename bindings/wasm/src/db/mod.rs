@@ -5,7 +5,7 @@
 //! request through the single-threaded driver in [`core`], which carries out the engine's I/O
 //! on a [`backend`] — memory inside wasm, or a JavaScript storage object such as the OPFS
 //! worker's pool of synchronous access handles (`js/opfs-pool.js`). The JS API is described in
-//! `engine/docs/wasm.md` and in `.d.ts` comments generated from these doc comments.
+//! `bindings/wasm/docs/db.md` and in `.d.ts` comments generated from these doc comments.
 pub mod backend;
 pub mod core;
 mod events;
