@@ -12,6 +12,9 @@ fn fsyncs_per_committed_write() {
         cfg.faults = Faults::none();
         cfg.link = LinkFaults::reliable(1);
         cfg.client.think_ms = 0;
+        // Compact the logs right behind the stores' durable marks.
+        cfg.log_keep_entries = 50;
+        cfg.segment_bytes = 8 << 10;
         let mut c = Cluster::new(cfg);
         c.run_workload(600_000, 1_000);
         c.check_linearizable();
@@ -29,6 +32,14 @@ fn fsyncs_per_committed_write() {
             if clients > 1 {
                 assert!(per_write <= 1.0, "node {}: {per_write:.3} fsyncs per committed write", k + 1);
             }
+            // The log is the store's WAL: every flush lets it drop what the store now holds.
+            let n = c.machines[k].node.as_ref().expect("up");
+            let mark = n.store().durable_mark();
+            assert!(mark > 0 && n.stats().compactions > 0, "node {}: mark {mark}, {:?}", k + 1, n.stats());
+            assert!(n.raft().expect("running").snapshot_meta().index.0 + 50 >= mark, "node {}: log not compacted behind mark {mark}", k + 1);
+            let log = n.log_stats();
+            eprintln!("    durable mark {mark}, log segments {} ({} deleted)", log.segments, log.segments_deleted);
+            assert!(log.segments_deleted > 0 && log.segments <= 3, "node {}: {log:?}", k + 1);
         }
     }
 }

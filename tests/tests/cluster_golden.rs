@@ -5,7 +5,9 @@
 //! (review the diff).
 //!
 //! Commands (nodes are numbered from 1; times in ms; the network is reliable, 2 ms per hop):
-//! * `cluster nodes=N seed=S` — a new cluster (every node starting)
+//! * `cluster nodes=N seed=S [flush=MS] [log-keep=N]` — a new cluster (every node starting);
+//!   stores flush every `flush` ms (default: never), logs keep `log-keep` entries behind the
+//!   store's durable mark
 //! * `run MS` — let time pass
 //! * `wait-leader` — run until a leader is elected; prints it
 //! * `put N KEY VALUE [wait=MS]` — a write sent to node N (one client session, numbered
@@ -56,7 +58,8 @@ impl World {
                 cfg.faults = Faults::none();
                 cfg.link = LinkFaults::reliable(2);
                 cfg.disk_latency_ms = 1;
-                cfg.flush_interval_ms = 1_000_000;
+                cfg.flush_interval_ms = opt("flush")?.unwrap_or(1_000_000);
+                cfg.log_keep_entries = opt("log-keep")?.unwrap_or(cfg.log_keep_entries);
                 cfg.record_trace = true;
                 self.c = Some(Cluster::new(cfg));
                 self.seq = 0;

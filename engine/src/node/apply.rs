@@ -536,6 +536,7 @@ fn run_write(
     let new_state = ApplyState { index: index.0, last_ts: commit_ts.0 };
     batch.put(&skey, &SessionRecord { seq: cmd.seq, result: result.clone() }.encode());
     batch.put(APPLY_STATE_KEY, &new_state.encode());
+    batch.set_applied_mark(index.0);
     Ok((answer(result), Some((batch, new_state)), false))
 }
 

@@ -22,8 +22,7 @@
 //! synced (one sync per batch of appended entries); applied entries go to the store's
 //! memtable without a WAL, and each flush records the index of the last entry it holds
 //! (`Store::durable_mark`). After a crash the node replays the committed entries after that
-//! mark from the log, and compacts the log up to it. (Interim, until the store's external
-//! durability lands: see `docs/node.md`.)
+//! mark from the log, and compacts the log up to it.
 //!
 //! Design notes and the recovery contract are in `docs/node.md`.
 pub mod apply;

@@ -135,6 +135,8 @@ pub struct Node {
     next_tick_ms: u64,
     next_flush_ms: u64,
     flush: Option<ReqId>,
+    /// The store's durable mark the log was last compacted behind.
+    compacted_mark: u64,
     stats: NodeStats,
 }
 
@@ -156,11 +158,9 @@ pub use output::{NodeError, NodeEvent, NodeOutput, NodeStats, PeerError};
 impl Node {
     /// Opens the node's store and log (recovery starts; drain [`Node::poll`]).
     pub fn open(mut cfg: NodeConfig, now_ms: u64) -> Node {
-        // Interim, until the store's `Durability::External` lands (issue 6, helper "raftlog"):
-        // the store keeps its own WAL but never syncs it except when it flushes. A crash then
-        // leaves a prefix of the applied batches, and the apply state stored with each batch
-        // (`n a`) tells recovery where to replay the Raft log from.
-        cfg.store.durability = Durability::Manual;
+        // The Raft log is the store's write-ahead log: the store writes none of its own, and
+        // each flush records the index of the last entry it holds (`Store::durable_mark`).
+        cfg.store.durability = Durability::External;
         let store = Store::open(cfg.store.clone());
         // The applier reads its state back once the store is open.
         let applier = Applier::new(ApplyConfig { block_cache_bytes: cfg.block_cache_bytes / 2, epoch: cfg.epoch });
@@ -177,6 +177,7 @@ impl Node {
             next_tick_ms: now_ms + cfg.tick_ms.max(1),
             next_flush_ms: now_ms + cfg.flush_interval_ms.max(1),
             flush: None,
+            compacted_mark: 0,
             stats: NodeStats::default(),
             cfg,
         };
@@ -441,9 +442,10 @@ impl Node {
         }
     }
 
-    /// Flushes the store if it holds applied entries that are not yet durable.
+    /// Flushes the store if it holds applied batches that are not yet durable (entries that
+    /// write nothing need no flush: replaying them writes nothing either).
     fn maybe_flush(&mut self, now_ms: u64) {
-        if self.flush.is_none() && self.is_running() && self.applier.applied().0 > durable_mark(&self.store) {
+        if self.flush.is_none() && self.is_running() && self.applier.state().index > self.store.durable_mark() {
             self.flush = Some(self.store.submit(now_ms, Request::Flush));
         }
     }
@@ -483,12 +485,4 @@ fn drop_reason(r: DropReason) -> ClientError {
         DropReason::Superseded => ClientError::Unknown,
         DropReason::InvalidConfChange(_) => ClientError::Invalid("configuration change refused".to_string()),
     }
-}
-
-
-/// The highest Raft index whose batch survives a crash without the log: the store's durable
-/// mark. Interim: 0 until the store records applied marks in its flushes (`Durability::External`);
-/// until then the log is never compacted and recovery replays from the apply state (`n a`).
-pub(super) fn durable_mark(_store: &Store) -> u64 {
-    0
 }

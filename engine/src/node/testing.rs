@@ -58,7 +58,7 @@ pub(crate) struct Rig {
 }
 
 pub(crate) fn store_config() -> Config {
-    Config { durability: Durability::Manual, memtable_bytes: 4 << 10, ..Config::default() }
+    Config { durability: Durability::External, memtable_bytes: 4 << 10, ..Config::default() }
 }
 
 impl Rig {

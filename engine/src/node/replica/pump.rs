@@ -40,16 +40,18 @@ impl Node {
                     if self.applier.owns(id) {
                         self.applier.handle_store_reply(now_ms, &mut self.store, id, result);
                     } else if self.flush == Some(id) {
+                        // A failed flush is retried by the store itself; the timer asks again.
                         self.flush = None;
-                        // A failed flush is retried by the store itself; try again later.
-                        if result.is_ok() {
-                            self.flushed();
-                        }
                     }
                 }
                 StoreOutput::Opened(Ok(())) => self.applier.start_recovery(now_ms, &mut self.store),
                 StoreOutput::Opened(Err(e)) => self.fail(NodeError::Store(e)),
             }
+        }
+        // A flush installed (the node's own, or one the store started when its memtable
+        // filled): entries up to the new mark no longer need the log.
+        if self.store.durable_mark() > self.compacted_mark && self.raft.is_some() {
+            self.flushed();
         }
         progress
     }
@@ -208,7 +210,8 @@ impl Node {
     fn try_start(&mut self) {
         let Phase::Opening { store_ready: true, log: Some(_) } = &self.phase else { return };
         let Phase::Opening { log: Some(mut rec), .. } = core::mem::replace(&mut self.phase, Phase::Running) else { return };
-        let mark = Index(super::durable_mark(&self.store));
+        let mark = Index(self.store.durable_mark());
+        self.compacted_mark = mark.0;
         let applied = self.applier.applied().max(mark);
         let first = rec.snapshot.as_ref().map_or(Index(0), |s| s.index);
         let last = rec.entries.last().map_or(first, |e| e.index);
@@ -231,7 +234,8 @@ impl Node {
 
     /// A flush installed: compacts the Raft log behind the store's durable mark.
     fn flushed(&mut self) {
-        let mark = super::durable_mark(&self.store);
+        let mark = self.store.durable_mark();
+        self.compacted_mark = mark;
         self.stats.flushes += 1;
         self.event(NodeEvent::Flushed { mark });
         let Some(raft) = self.raft.as_mut() else { return };
@@ -246,10 +250,15 @@ impl Node {
             }
         }
         if target > raft.snapshot_meta().index.0 && raft.compact(Index(target)).is_ok() {
+            self.stats.compactions += 1;
+            self.event(NodeEvent::Compacted { index: Index(target) });
+        }
+        // The log deletes whole segments only, never the one being written: a compaction
+        // record is worth its sync only once an older segment exists.
+        let Some(raft) = self.raft.as_ref() else { return };
+        if self.log.stats().segments >= 2 {
             let meta = raft.snapshot_meta().clone();
             self.log.compact(&meta);
-            self.stats.compactions += 1;
-            self.event(NodeEvent::Compacted { index: meta.index });
         }
     }
 }
