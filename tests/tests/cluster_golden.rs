@@ -191,6 +191,7 @@ fn describe_result(r: &Result<strata_engine::node::wire::ClientReply, strata_eng
         Ok(ClientReply::Value { value: None, read_ts }) => format!("absent (read ts {read_ts})"),
         Ok(ClientReply::Written { revision }) => format!("written at revision {revision}"),
         Ok(ClientReply::Swapped { swapped, revision }) => format!("swapped {swapped} at revision {revision}"),
+        Ok(ClientReply::Txn(t)) => format!("txn succeeded {} at revision {}: {:?}", t.succeeded, t.revision, t.results),
         Err(e) => format!("error: {e}"),
     }
 }

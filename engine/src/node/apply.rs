@@ -38,6 +38,7 @@
 //! ```
 use super::command::{LogCommand, WriteCommand};
 use super::state::{session_key, ApplyState, SessionRecord, APPLY_STATE_KEY};
+use super::txn::TxnReply;
 use super::wire::{ClientError, ClientId, ClientReply, Epoch, WriteOp};
 use crate::lsm::batch::Batch;
 use crate::lsm::cache::BlockCache;
@@ -519,11 +520,14 @@ fn run_write(
     let (result, mut batch) = match cas::txn(snap, &req, read_ts, commit_ts) {
         Ok((resp, batch)) => {
             let revision = resp.revision.0;
-            let reply = match cmd.op {
-                WriteOp::Cas { .. } => ClientReply::Swapped { swapped: resp.succeeded, revision },
-                _ => ClientReply::Written { revision },
-            };
-            (Ok(reply), batch)
+            match &cmd.op {
+                WriteOp::Cas { .. } => (Ok(ClientReply::Swapped { swapped: resp.succeeded, revision }), batch),
+                WriteOp::Txn(_) => match TxnReply::from_response(resp) {
+                    Ok(t) => (Ok(ClientReply::Txn(t)), batch),
+                    Err(e) => (Err(e), Batch::new()),
+                },
+                _ => (Ok(ClientReply::Written { revision }), batch),
+            }
         }
         Err(EtcdError::Mvcc(MvccError::Read(e))) => return Err(read_stop(e)),
         Err(EtcdError::Corrupt { key, reason }) => {
@@ -570,5 +574,6 @@ fn txn_request(op: &WriteOp) -> TxnRequest {
             success: vec![write(key, new)],
             failure: Vec::new(),
         },
+        WriteOp::Txn(t) => t.to_request(),
     }
 }

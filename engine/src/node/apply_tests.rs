@@ -208,3 +208,52 @@ fn without_a_wal_a_reopened_store_holds_the_flushed_batches_and_replay_restores_
     let answers = |r: &Rig| r.applied.iter().filter(|(i, _)| i.0 > 40).cloned().collect::<Vec<_>>();
     assert_eq!(answers(&b), answers(&a));
 }
+
+#[test]
+fn a_transaction_applies_atomically_and_its_compares_pick_the_branch() {
+    use super::txn::{CompareKind, KeyValue, StepResult, TxnCompare, TxnReply, TxnSpec, TxnStep, TxnTarget};
+    let get = |k: &[u8]| TxnStep::Get { key: k.to_vec() };
+    let putv = |k: &[u8], v: &[u8]| TxnStep::Put { key: k.to_vec(), value: v.to_vec() };
+    let modrev = |k: &[u8], r: u64| TxnCompare { key: k.to_vec(), op: CompareKind::Equal, target: TxnTarget::ModRevision(r) };
+    let t = |logical| Ts::compose(10, logical).0;
+    let mut rig = Rig::open(Files::new());
+    rig.apply(vec![
+        write_entry(1, 10, 1, 1, WriteOp::Txn(TxnSpec { success: vec![putv(b"a", b"50"), putv(b"b", b"50")], ..TxnSpec::default() })),
+        write_entry(2, 10, 1, 2, WriteOp::Txn(TxnSpec { success: vec![get(b"a"), get(b"b"), get(b"c")], ..TxnSpec::default() })),
+        // A transfer that saw the revisions of entry 1: commits both writes at one revision.
+        write_entry(3, 10, 2, 1, WriteOp::Txn(TxnSpec {
+            compares: vec![modrev(b"a", t(0)), modrev(b"b", t(0))],
+            success: vec![putv(b"a", b"40"), putv(b"b", b"60")],
+            failure: vec![get(b"a")],
+        })),
+        // The same transfer again, on stale revisions: the failure branch runs, nothing is written.
+        write_entry(4, 10, 3, 1, WriteOp::Txn(TxnSpec {
+            compares: vec![modrev(b"a", t(0)), modrev(b"b", t(0))],
+            success: vec![putv(b"a", b"30"), putv(b"b", b"70")],
+            failure: vec![get(b"a")],
+        })),
+        // A key written twice in one branch is refused (deterministically, on every replica).
+        write_entry(5, 10, 3, 2, WriteOp::Txn(TxnSpec { success: vec![putv(b"a", b"1"), putv(b"a", b"2")], ..TxnSpec::default() })),
+    ]);
+    let kv = |v: &[u8], r: u64, version: u64| KeyValue { value: v.to_vec(), mod_revision: r, create_revision: t(0), version };
+    assert_eq!(result_of(&rig, 1), Ok(ClientReply::Txn(TxnReply { succeeded: true, revision: t(0), results: vec![StepResult::Put, StepResult::Put] })));
+    assert_eq!(
+        result_of(&rig, 2),
+        Ok(ClientReply::Txn(TxnReply {
+            succeeded: true,
+            revision: t(0),
+            results: vec![StepResult::Get(Some(kv(b"50", t(0), 1))), StepResult::Get(Some(kv(b"50", t(0), 1))), StepResult::Get(None)],
+        }))
+    );
+    assert_eq!(result_of(&rig, 3), Ok(ClientReply::Txn(TxnReply { succeeded: true, revision: t(2), results: vec![StepResult::Put, StepResult::Put] })));
+    assert_eq!(
+        result_of(&rig, 4),
+        Ok(ClientReply::Txn(TxnReply { succeeded: false, revision: t(2), results: vec![StepResult::Get(Some(kv(b"40", t(2), 2)))] }))
+    );
+    assert!(matches!(result_of(&rig, 5), Err(ClientError::Invalid(_))));
+    assert_eq!((rig.get(b"a"), rig.get(b"b")), (Some(b"40".to_vec()), Some(b"60".to_vec())));
+    // A retry of the committed transfer gets the recorded answer and writes nothing.
+    rig.applied.clear();
+    rig.apply(vec![write_entry(6, 10, 2, 1, WriteOp::Txn(TxnSpec::default()))]);
+    assert_eq!(result_of(&rig, 6), Ok(ClientReply::Txn(TxnReply { succeeded: true, revision: t(2), results: vec![StepResult::Put, StepResult::Put] })));
+}

@@ -11,6 +11,7 @@
 //!   client session table.
 //! * [`apply`] — committed entries become MVCC one-phase commits, deterministically, one
 //!   entry at a time; sessions make a retried write apply at most once.
+//! * [`txn`] — multi-key transactions (etcd's `Txn`) in one log entry, applied atomically.
 //! * [`read`] — point reads over the store at a commit timestamp, resumable on missing blocks.
 //! * [`Node`] (`replica`) — one replica: the Raft peer, its durable log, the store, apply and
 //!   reads, as one state machine with two disks ([`io::Disk`]).
@@ -33,6 +34,7 @@ pub mod read;
 mod replica;
 mod requests;
 pub mod state;
+pub mod txn;
 pub mod wire;
 
 pub use replica::{Node, NodeConfig, NodeError, NodeEvent, NodeOutput, NodeStats, PeerError};

@@ -88,6 +88,8 @@ pub struct NodeConfig {
     pub max_key_bytes: usize,
     /// Largest value accepted. Default 1 MiB.
     pub max_value_bytes: usize,
+    /// Most compares and steps in one transaction. Default 128.
+    pub max_txn_ops: usize,
 }
 
 impl NodeConfig {
@@ -109,6 +111,7 @@ impl NodeConfig {
             max_pending_requests: 10_000,
             max_key_bytes: 8 << 10,
             max_value_bytes: 1 << 20,
+            max_txn_ops: 128,
         }
     }
 }
@@ -409,6 +412,15 @@ impl Node {
                         expected.as_ref().map_or(0, Vec::len).max(new.as_ref().map_or(0, Vec::len))
                     }
                     super::wire::WriteOp::Delete { .. } => 0,
+                    super::wire::WriteOp::Txn(t) => {
+                        if t.is_empty() || t.len() > self.cfg.max_txn_ops {
+                            return Err(ClientError::Invalid("a transaction needs 1 to max_txn_ops compares and steps".to_string()));
+                        }
+                        if t.keys().any(|k| k.is_empty() || k.len() > self.cfg.max_key_bytes) {
+                            return Err(ClientError::Invalid("key empty or too large".to_string()));
+                        }
+                        t.max_value_len()
+                    }
                 };
                 if value_len > self.cfg.max_value_bytes {
                     return Err(ClientError::Invalid("value too large".to_string()));

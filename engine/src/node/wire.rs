@@ -7,6 +7,7 @@
 //!
 //! Bytes from a peer or a client are never trusted: every `decode` returns a typed
 //! [`WireError`] for bytes that are not a whole message, never panics.
+pub use super::txn::{TxnReply, TxnSpec};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -115,13 +116,17 @@ pub enum WriteOp {
         /// The value written on success.
         new: Option<Vec<u8>>,
     },
+    /// A multi-key transaction (etcd's `Txn`), applied atomically in one log entry: see
+    /// [`super::txn`].
+    Txn(TxnSpec),
 }
 
 impl WriteOp {
-    /// The key written.
+    /// The key written (a transaction's first key; empty for an empty transaction).
     pub fn key(&self) -> &[u8] {
         match self {
             WriteOp::Put { key, .. } | WriteOp::Delete { key } | WriteOp::Cas { key, .. } => key,
+            WriteOp::Txn(t) => t.keys().next().unwrap_or_default(),
         }
     }
 }
@@ -149,6 +154,8 @@ pub enum ClientReply {
         /// The revision (as for `Written`).
         revision: u64,
     },
+    /// A transaction was applied (see [`super::txn`]).
+    Txn(TxnReply),
 }
 
 /// Why a request failed. Unless said otherwise, nothing was written.

@@ -47,6 +47,15 @@ impl Cluster {
                 }
             }
         }
+        for c in 0..self.bank_clients.len() {
+            if self.bank_clients[c].wake_at.is_some_and(|w| w <= now) {
+                let (nodes, Some(bank)) = (self.cfg.nodes, self.cfg.bank.as_ref()) else { break };
+                if let Some((to, bytes)) = self.bank_clients[c].wake(now, &self.cfg.client, bank, nodes, &mut self.rng, &mut self.bank_history) {
+                    let from = self.bank_clients[c].addr;
+                    self.net.send(now, from, to, Packet::Request(bytes));
+                }
+            }
+        }
     }
 
     fn next_time(&self) -> u64 {
@@ -62,6 +71,9 @@ impl Cluster {
             consider(m.node.as_ref().and_then(Node::next_deadline));
         }
         for c in &self.clients {
+            consider(c.wake_at);
+        }
+        for c in &self.bank_clients {
             consider(c.wake_at);
         }
         t.max(self.now)
@@ -149,11 +161,20 @@ impl Cluster {
                 self.drain(k);
             }
             Packet::Response(bytes) => {
-                let c = (d.to - CLIENT_BASE - 1) as usize;
                 let resp = ClientResponse::decode(&bytes).expect("nodes send valid responses");
                 if resp.result.is_ok() {
                     self.stats.answered += 1;
                 }
+                if d.to > super::BANK_BASE {
+                    let c = (d.to - super::BANK_BASE - 1) as usize;
+                    let (nodes, Some(bank)) = (self.cfg.nodes, self.cfg.bank.as_ref()) else { return };
+                    let next = self.bank_clients[c].on_response(now, resp, &self.cfg.client, bank, nodes, &mut self.rng, &mut self.bank_history);
+                    if let Some((to, bytes)) = next {
+                        self.net.send(now, d.to, to, Packet::Request(bytes));
+                    }
+                    return;
+                }
+                let c = (d.to - CLIENT_BASE - 1) as usize;
                 self.clients[c].on_response(now, resp, &self.cfg.client, &mut self.rng, &mut self.history);
             }
         }

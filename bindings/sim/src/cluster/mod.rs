@@ -10,6 +10,7 @@
 //!
 //! With [`ClusterConfig::record_trace`] every message, persistence, apply and fault becomes
 //! one line of [`Cluster::trace`], e.g. `1520 n2 -> n1 Append i7..i8 c6`.
+pub mod bank;
 pub mod client;
 mod drive;
 pub mod trace;
@@ -82,6 +83,8 @@ pub struct ClusterConfig {
     pub ops_per_client: u64,
     /// Client behaviour.
     pub client: ClientConfig,
+    /// The bank workload's clients (none by default), beside the KV clients.
+    pub bank: Option<bank::BankConfig>,
     /// Every link's behaviour (latency in ms, drops, duplicates, reordering).
     pub link: LinkFaults,
     /// Faults while the clients run.
@@ -118,6 +121,7 @@ impl ClusterConfig {
             clients,
             ops_per_client: ops,
             client: ClientConfig::default(),
+            bank: None,
             link: LinkFaults { min_latency: 1, max_latency: 4, drop_rate: 0.02, duplicate_rate: 0.01, reorder_rate: 0.02, reorder_delay: 10 },
             faults: Faults::mixed(),
             disk_latency_ms: 1,
@@ -195,6 +199,10 @@ pub struct Cluster {
     pub clients: Vec<Client>,
     /// Every client operation so far.
     pub history: Vec<KvOp>,
+    /// The bank clients (see [`ClusterConfig::bank`]).
+    pub bank_clients: Vec<bank::BankClient>,
+    /// Every bank transaction so far, for [`crate::txncheck`].
+    pub bank_history: Vec<crate::txncheck::Txn>,
     /// Faults are injected until this time (`None`: while clients run).
     pub faults_until: Option<u64>,
     next_fault_at: u64,
@@ -213,11 +221,16 @@ pub const PROBE_ADDR: u64 = 0;
 /// The network address of client `k`.
 pub const CLIENT_BASE: u64 = 1_000;
 
+/// The network address (and session id) of bank client `k` is `BANK_BASE + k`.
+pub const BANK_BASE: u64 = 100_000;
+
 impl Cluster {
     /// A cluster whose nodes are all starting.
     pub fn new(cfg: ClusterConfig) -> Cluster {
         let mut rng = Rng::new(cfg.seed);
-        let addrs: Vec<u64> = (1..=cfg.nodes).chain((1..=cfg.clients).map(|c| CLIENT_BASE + c)).collect();
+        let bank_clients = cfg.bank.as_ref().map_or(0, |b| b.clients);
+        let addrs: Vec<u64> =
+            (1..=cfg.nodes).chain((1..=cfg.clients).map(|c| CLIENT_BASE + c)).chain((1..=bank_clients).map(|c| BANK_BASE + c)).collect();
         let net = SimNet::new(rng.next_u64(), addrs, cfg.link.clone()).with_describer(trace::describe_packet);
         let machines = (1..=cfg.nodes)
             .map(|k| Machine {
@@ -242,6 +255,11 @@ impl Cluster {
             next_event: 0,
             clients,
             history: Vec::new(),
+            bank_clients: cfg
+                .bank
+                .as_ref()
+                .map_or(Vec::new(), |b| (1..=b.clients).map(|c| bank::BankClient::new(BANK_BASE + c, BANK_BASE + c, b.txns_per_client)).collect()),
+            bank_history: Vec::new(),
             faults_until: None,
             next_fault_at: cfg.faults.interval_ms,
             trace: Vec::new(),
@@ -286,7 +304,7 @@ impl Cluster {
 
     /// True when every client has finished.
     pub fn clients_done(&self) -> bool {
-        self.clients.iter().all(Client::is_done)
+        self.clients.iter().all(Client::is_done) && self.bank_clients.iter().all(bank::BankClient::is_done)
     }
 
     /// Runs until the clients are done (faults meanwhile), then heals everything, restarts
