@@ -12,9 +12,10 @@ if [ "$(wasm-bindgen --version 2>/dev/null)" != "wasm-bindgen $BINDGEN_VERSION" 
   cargo install wasm-bindgen-cli --version "$BINDGEN_VERSION"
 fi
 
-cargo build --release --target wasm32-unknown-unknown -p strata-wasm
+# The `wasm-release` profile (root Cargo.toml): release + fat LTO, one codegen unit, no debug info.
+cargo build --profile wasm-release --target wasm32-unknown-unknown -p strata-wasm
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-WASM="$TARGET_DIR/wasm32-unknown-unknown/release/strata_wasm.wasm"
+WASM="$TARGET_DIR/wasm32-unknown-unknown/wasm-release/strata_wasm.wasm"
 wasm-bindgen --target web --out-dir bindings/wasm/pkg/web "$WASM"
 wasm-bindgen --target nodejs --out-dir bindings/wasm/pkg/node "$WASM"
 echo "built bindings/wasm/pkg/{web,node} from $WASM ($(stat -c %s "$WASM") bytes)"

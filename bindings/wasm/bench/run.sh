@@ -10,15 +10,16 @@ set -euo pipefail
 cd "$(dirname "$0")/../../.."
 KEYS="${1:-100000}"
 ROUNDS="${2:-3}"
-TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 if [ -n "${SMOKE:-}" ]; then KEYS=1000; ROUNDS=1; fi
 
 bash bindings/wasm/build.sh >/dev/null
 echo "== native (same driver, in-memory backend)"
-cargo run --quiet --release -p strata-wasm --example db_bench -- "$KEYS" "$ROUNDS"
+# The same profile as the wasm build (fat LTO), so both sides get the same optimiser.
+cargo run --quiet --profile wasm-release -p strata-wasm --example db_bench -- "$KEYS" "$ROUNDS"
 if [ -z "${SMOKE:-}" ]; then
   echo "== redb 4 for wasm32 (in-memory backend)"
-  (cd bindings/wasm/bench/redb-wasm && cargo build --quiet --release --target wasm32-unknown-unknown --target-dir "$(realpath -m "../../../../$TARGET_DIR")/redb-wasm")
+  (cd bindings/wasm/bench/redb-wasm && cargo build --quiet --release --target wasm32-unknown-unknown --target-dir "$TARGET_DIR/redb-wasm")
   wasm-bindgen --target nodejs --out-dir bindings/wasm/bench/redb-wasm/pkg "$TARGET_DIR/redb-wasm/wasm32-unknown-unknown/release/redb_wasm_bench.wasm"
 fi
 echo "== wasm under Node ($(node --version))"
@@ -40,8 +41,8 @@ size() {
     "$(stat -c %s "$bg")" "$(stat -c %s "$out/opt.wasm")" "$(gzip -9 -c "$out/opt.wasm" | wc -c)"
   rm -rf "$out"
 }
-size "strata-wasm (store + cluster)" "$TARGET_DIR/wasm32-unknown-unknown/release/strata_wasm.wasm"
-cargo build --quiet --release --target wasm32-unknown-unknown -p strata-wasm --no-default-features --features db
-size "strata-wasm --features db (store)" "$TARGET_DIR/wasm32-unknown-unknown/release/strata_wasm.wasm"
+size "strata-wasm (store + cluster)" "$TARGET_DIR/wasm32-unknown-unknown/wasm-release/strata_wasm.wasm"
+cargo build --quiet --profile wasm-release --target wasm32-unknown-unknown -p strata-wasm --no-default-features --features db
+size "strata-wasm --features db (store)" "$TARGET_DIR/wasm32-unknown-unknown/wasm-release/strata_wasm.wasm"
 bash bindings/wasm/build.sh >/dev/null   # leave the full build in pkg/
 size "redb-wasm-bench" "$TARGET_DIR/redb-wasm/wasm32-unknown-unknown/release/redb_wasm_bench.wasm"

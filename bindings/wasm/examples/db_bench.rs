@@ -2,7 +2,7 @@
 //! and the same in-memory backend the wasm build runs in Node, for the wasm ÷ native ratio
 //! (`bindings/wasm/bench/run.sh` runs both; results in benches/RESULTS.md).
 //!
-//! `cargo run --release -p strata-wasm --example db_bench -- [keys] [rounds]`
+//! `cargo run --profile wasm-release -p strata-wasm --example db_bench -- [keys] [rounds]`
 //! Keys: 16 random bytes, values: 100 random bytes, from SplitMix64 seeded as
 //! `bench/db_bench.mjs` does. Each round opens a fresh store, times the puts (each a one-phase
 //! transaction) and then the gets of every key in insertion order; prints one JSON line per

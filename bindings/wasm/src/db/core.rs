@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 use strata_engine::lsm::cache::BlockCache;
 use strata_engine::lsm::config::{Config, Durability};
 use strata_engine::lsm::error::Error as StoreError;
+use strata_engine::lsm::hash::FixedState;
 use strata_engine::lsm::io::{FileName, IoRequest, IoResult};
 use strata_engine::lsm::job::JobStep;
 use strata_engine::lsm::sstable::{Block, BlockHandle};
@@ -149,10 +150,12 @@ pub struct Core {
     exec: Executor,
     backend: Box<dyn Backend>,
     clock: fn() -> u64,
+    /// The time input of the current call (read once per call: a clock read is a JS call).
+    now: u64,
     durability: Durability,
     max_key_len: usize,
     max_value_len: usize,
-    replies: HashMap<CmdId, Result<Response, ExecError>>,
+    replies: HashMap<CmdId, Result<Response, ExecError>, FixedState>,
     store_replies: BTreeMap<ReqId, Result<Reply, StoreError>>,
     opened: Option<Result<(), StoreError>>,
     recovered: Option<Result<Ts, ExecError>>,
@@ -203,10 +206,11 @@ impl Core {
                 exec,
                 backend,
                 clock,
+                now,
                 durability: options.durability,
                 max_key_len: options.max_key_len,
                 max_value_len: options.max_value_len,
-                replies: HashMap::new(),
+                replies: HashMap::with_hasher(FixedState),
                 store_replies: BTreeMap::new(),
                 opened: Some(Ok(())),
                 recovered: None,
@@ -450,7 +454,7 @@ impl Core {
 
     fn call_raw(&mut self, cmd: Command) -> Result<Response, ExecError> {
         self.fire_timers();
-        let id = self.exec.submit((self.clock)(), &mut self.store, cmd);
+        let id = self.exec.submit(self.now, &mut self.store, cmd);
         self.run();
         match self.replies.remove(&id) {
             Some(r) => r,
@@ -461,7 +465,7 @@ impl Core {
     /// Runs a store request to its reply.
     fn store_call(&mut self, req: Request) -> DbResult<Reply> {
         self.fire_timers();
-        let id = self.store.submit((self.clock)(), req);
+        let id = self.store.submit(self.now, req);
         self.run();
         match self.store_replies.remove(&id) {
             Some(r) => r.map_err(|e| match e {
@@ -472,9 +476,11 @@ impl Core {
         }
     }
 
-    /// The store's timer (the `SyncEveryMs` mode) has no thread here: it fires on the next call.
+    /// Reads the clock for this call; the store's timer (the `SyncEveryMs` mode) has no
+    /// thread here: it fires on the next call.
     fn fire_timers(&mut self) {
         let now = (self.clock)();
+        self.now = now;
         if self.store.next_deadline().is_some_and(|d| d <= now) {
             self.store.handle_timeout(now);
         }
@@ -482,8 +488,8 @@ impl Core {
 
     /// Carries out everything until neither the store nor the executor has work.
     fn run(&mut self) {
+        let now = self.now;
         loop {
-            let now = (self.clock)();
             let mut progress = false;
             while let Some(out) = self.store.poll() {
                 progress = true;
