@@ -108,6 +108,15 @@ impl SimDisk {
         }
     }
 
+    /// Reads `len` bytes at `offset` of `file` without counting a request or injecting a
+    /// fault (for inspection outside the simulation). `None` if the file does not exist.
+    pub fn peek(&self, file: FileName, offset: u64, len: u64) -> Option<Vec<u8>> {
+        let f = self.files.get(&file)?;
+        let start = (offset as usize).min(f.data.len());
+        let end = start.saturating_add(len as usize).min(f.data.len());
+        Some(f.data[start..end].to_vec())
+    }
+
     /// Creates `file` with `data` and syncs it (a job's `WriteFile`).
     pub fn write_file(&mut self, file: FileName, data: &[u8]) -> Result<(), IoError> {
         self.stats.requests += 1;

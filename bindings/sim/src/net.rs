@@ -173,6 +173,23 @@ pub struct Delivery<M> {
     pub msg: M,
 }
 
+/// A message in flight, as [`SimNet::in_flight_messages`] shows it.
+#[derive(Debug)]
+pub struct InFlightView<'a, M> {
+    /// When it was sent.
+    pub sent: Tick,
+    /// When it is due.
+    pub due: Tick,
+    /// Sender.
+    pub from: NodeId,
+    /// Receiver.
+    pub to: NodeId,
+    /// Its id in the trace.
+    pub id: MsgId,
+    /// The message.
+    pub msg: &'a M,
+}
+
 /// Counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetStats {
@@ -198,6 +215,7 @@ impl NetStats {
 }
 
 struct InFlight<M> {
+    sent: Tick,
     from: NodeId,
     to: NodeId,
     id: MsgId,
@@ -328,6 +346,26 @@ impl<M: Clone> SimNet<M> {
     /// Messages in flight.
     pub fn in_flight(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Every message in flight, in delivery order (it may still be dropped when due).
+    pub fn in_flight_messages(&self) -> impl Iterator<Item = InFlightView<'_, M>> {
+        self.queue.iter().map(|(&(due, id), m)| InFlightView { sent: m.sent, due, from: m.from, to: m.to, id, msg: &m.msg })
+    }
+
+    /// Adds `node` (up, connected) to a running network; a node already known is unchanged.
+    pub fn add_node(&mut self, node: NodeId) {
+        self.nodes.entry(node).or_insert(true);
+    }
+
+    /// The directions cut now (`(from, to)`, in order).
+    pub fn cuts(&self) -> impl Iterator<Item = (NodeId, NodeId)> + '_ {
+        self.cuts.iter().copied()
+    }
+
+    /// How links without their own setting behave.
+    pub fn default_link(&self) -> &LinkFaults {
+        &self.default_link
     }
 
     /// Splits the nodes into groups that only reach nodes of their own group; nodes in no
@@ -470,7 +508,7 @@ impl<M: Clone> SimNet<M> {
     fn enqueue(&mut self, from: NodeId, to: NodeId, id: MsgId, due: Tick, copy_of: Option<MsgId>, msg: M) {
         let text = self.text(&msg);
         self.record(TraceEvent::Send { at: self.now, from, to, id, due, copy_of, msg: text });
-        self.queue.insert((due, id), InFlight { from, to, id, msg });
+        self.queue.insert((due, id), InFlight { sent: self.now, from, to, id, msg });
     }
 
     fn drop_msg(&mut self, from: NodeId, to: NodeId, id: MsgId, reason: DropReason) {

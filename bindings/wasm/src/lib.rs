@@ -7,6 +7,9 @@
 #[cfg(feature = "db")]
 pub mod db;
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
+
 use wasm_bindgen::prelude::*;
 
 /// The crate version, so a page can show which engine it runs.

@@ -561,6 +561,12 @@ impl Node {
     pub fn has_output(&self) -> bool {
         !self.out.is_empty() || self.broadcast_pending || self.needs_persist() || self.can_apply()
     }
+    /// The election timer in ticks: `(elapsed, timeout)` — ticks since the leader was last
+    /// heard from (or, on a leader, since the last quorum check) and this term's randomized
+    /// timeout (for viewers; read-only).
+    pub fn election_timer(&self) -> (u32, u32) {
+        (self.election_elapsed, self.randomized_timeout)
+    }
     /// Payload bytes of entries held in memory.
     pub fn log_bytes(&self) -> u64 {
         self.log.bytes()

@@ -1,15 +1,51 @@
 //! The cluster's event loop: what happens at each instant, and carrying out node outputs.
-use super::{Cluster, Ev, Packet, CLIENT_BASE};
+use super::events::EventKind;
+use super::{Cluster, Ev, Packet, Phase, CLIENT_BASE};
 use crate::net::Delivery;
 use strata_engine::lsm::io::IoResult;
 use strata_engine::lsm::job::JobStep;
 use strata_engine::node::io::Disk;
-use strata_engine::node::wire::{ClientMessage, ClientResponse};
+use strata_engine::node::wire::{ClientMessage, ClientOp, ClientResponse, Consistency};
 use strata_engine::node::{Node, NodeEvent, NodeOutput, PeerError};
 
 impl Cluster {
-    /// Advances to the next instant something is due and handles everything due then.
+    /// Advances to the next instant something is due and handles everything due then (after
+    /// [`Cluster::step_one`] calls, first finishes the current instant).
     pub fn step(&mut self) {
+        loop {
+            self.step_one();
+            if self.phase == Phase::Idle {
+                return;
+            }
+        }
+    }
+
+    /// Handles one thing: one disk completion or job, one message, one node's timers or one
+    /// client's timer (the first of an instant also moves time to it and injects faults).
+    /// A run of `step_one` calls does exactly what [`Cluster::step`] does, in the same order;
+    /// [`Cluster::steps`] counts them, so an outside action taken between two calls can be
+    /// replayed at exactly that point.
+    pub fn step_one(&mut self) {
+        if self.phase == Phase::Idle {
+            self.begin_instant();
+            self.skip_idle_phases();
+            if self.phase != Phase::Idle {
+                self.unit();
+            }
+        } else {
+            self.unit();
+        }
+        self.steps += 1;
+        self.skip_idle_phases();
+        self.record_step_end();
+    }
+
+    /// Whether an instant is under way (between [`Cluster::step_one`] calls).
+    pub fn mid_instant(&self) -> bool {
+        self.phase != Phase::Idle
+    }
+
+    fn begin_instant(&mut self) {
         let t = self.next_time();
         self.now = t.max(self.now);
         let now = self.now;
@@ -19,46 +55,115 @@ impl Cluster {
                 self.inject_faults();
             }
         }
-        while let Some((&(at, seq), _)) = self.events.first_key_value() {
-            if at > now {
-                break;
+        self.phase = Phase::Events;
+    }
+
+    /// Moves past phases with nothing due now (to the next one with work, or to `Idle`).
+    fn skip_idle_phases(&mut self) {
+        let now = self.now;
+        loop {
+            self.phase = match self.phase {
+                Phase::Idle => return,
+                Phase::Events => {
+                    if self.events.first_key_value().is_some_and(|(&(at, _), _)| at <= now) {
+                        return;
+                    }
+                    Phase::Net
+                }
+                Phase::Net => {
+                    if self.net.next_delivery_at().is_some_and(|t| t <= now) {
+                        return;
+                    }
+                    Phase::Nodes(0)
+                }
+                Phase::Nodes(k) => {
+                    let due = |m: &super::Machine| m.node.as_ref().and_then(Node::next_deadline).is_some_and(|d| d <= now);
+                    match (k..self.machines.len()).find(|&j| due(&self.machines[j])) {
+                        Some(j) => {
+                            self.phase = Phase::Nodes(j);
+                            return;
+                        }
+                        None => Phase::Clients(0),
+                    }
+                }
+                Phase::Clients(c) => match (c..self.clients.len()).find(|&j| self.clients[j].wake_at.is_some_and(|w| w <= now)) {
+                    Some(j) => {
+                        self.phase = Phase::Clients(j);
+                        return;
+                    }
+                    None => Phase::Bank(0),
+                },
+                Phase::Bank(c) => {
+                    // Bank clients wake only when the bank workload is configured.
+                    let due = |j: &usize| self.bank_clients[*j].wake_at.is_some_and(|w| w <= now);
+                    match (c..self.bank_clients.len()).find(due).filter(|_| self.cfg.bank.is_some()) {
+                        Some(j) => {
+                            self.phase = Phase::Bank(j);
+                            return;
+                        }
+                        None => Phase::Users,
+                    }
+                }
+                Phase::Users => {
+                    if self.users.next_wake().is_some_and(|w| w <= now) {
+                        return;
+                    }
+                    Phase::Idle
+                }
+            };
+        }
+    }
+
+    /// Does the one thing the current phase has due.
+    fn unit(&mut self) {
+        let now = self.now;
+        match self.phase {
+            Phase::Idle => {}
+            Phase::Events => {
+                if let Some((_, ev)) = self.events.pop_first() {
+                    self.handle_event(ev);
+                }
             }
-            let Some(ev) = self.events.remove(&(at, seq)) else { break };
-            self.handle_event(ev);
-        }
-        while let Some(d) = self.net.poll(now) {
-            self.deliver(d);
-        }
-        for k in 0..self.machines.len() {
-            let due = self.machines[k].node.as_ref().and_then(Node::next_deadline).is_some_and(|d| d <= now);
-            if due {
+            Phase::Net => {
+                if let Some(d) = self.net.poll(now) {
+                    self.deliver(d);
+                }
+            }
+            Phase::Nodes(k) => {
                 if let Some(n) = self.machines[k].node.as_mut() {
                     n.handle_timeout(now);
                 }
                 self.drain(k);
+                self.phase = Phase::Nodes(k + 1);
             }
-        }
-        for c in 0..self.clients.len() {
-            if self.clients[c].wake_at.is_some_and(|w| w <= now) {
+            Phase::Clients(c) => {
                 let nodes = self.cfg.nodes;
                 if let Some((to, bytes)) = self.clients[c].wake(now, &self.cfg.client, nodes, &mut self.rng, &mut self.history) {
                     let from = self.clients[c].addr;
                     self.net.send(now, from, to, Packet::Request(bytes));
                 }
+                self.phase = Phase::Clients(c + 1);
             }
-        }
-        for c in 0..self.bank_clients.len() {
-            if self.bank_clients[c].wake_at.is_some_and(|w| w <= now) {
-                let (nodes, Some(bank)) = (self.cfg.nodes, self.cfg.bank.as_ref()) else { break };
-                if let Some((to, bytes)) = self.bank_clients[c].wake(now, &self.cfg.client, bank, nodes, &mut self.rng, &mut self.bank_history) {
-                    let from = self.bank_clients[c].addr;
-                    self.net.send(now, from, to, Packet::Request(bytes));
+            Phase::Bank(c) => {
+                if let Some(bank) = self.cfg.bank.as_ref() {
+                    let nodes = self.cfg.nodes;
+                    if let Some((to, bytes)) = self.bank_clients[c].wake(now, &self.cfg.client, bank, nodes, &mut self.rng, &mut self.bank_history) {
+                        let from = self.bank_clients[c].addr;
+                        self.net.send(now, from, to, Packet::Request(bytes));
+                    }
+                }
+                self.phase = Phase::Bank(c + 1);
+            }
+            Phase::Users => {
+                if let Some(&s) = self.users.due(now).first() {
+                    self.wake_user(s);
                 }
             }
         }
     }
 
-    fn next_time(&self) -> u64 {
+    /// When the next thing is due (never before now).
+    pub fn next_time(&self) -> u64 {
         let mut t = self.next_fault_at;
         let mut consider = |x: Option<u64>| {
             if let Some(x) = x {
@@ -76,6 +181,7 @@ impl Cluster {
         for c in &self.bank_clients {
             consider(c.wake_at);
         }
+        consider(self.users.next_wake());
         t.max(self.now)
     }
 
@@ -86,12 +192,16 @@ impl Cluster {
                 if m.incarnation != incarnation || m.node.is_none() {
                     return;
                 }
+                let sync = matches!(req, strata_engine::lsm::io::IoRequest::Sync { .. });
                 let r = match disk {
                     Disk::Store => m.store_disk.execute(req),
                     Disk::Log => m.log_disk.execute(req),
                 };
                 if let Some(n) = m.node.as_mut() {
                     n.handle_io(self.now, id, r);
+                }
+                if sync && self.cfg.record_events {
+                    self.note_synced(node, disk);
                 }
                 self.drain(node);
             }
@@ -119,7 +229,12 @@ impl Cluster {
                     }
                 }
                 if let Some(n) = m.node.as_mut() {
+                    let before = n.store().stats().compactions;
                     n.handle_job(self.now, *job);
+                    let after = n.store().stats().compactions;
+                    if after > before && self.cfg.record_events {
+                        self.note_compaction(node, after);
+                    }
                 }
                 self.drain(node);
             }
@@ -151,9 +266,17 @@ impl Cluster {
             }
             Packet::Request(bytes) => {
                 let k = (d.to - 1) as usize;
-                let msg = ClientMessage::decode(&bytes).expect("clients send valid messages");
+                let mut msg = ClientMessage::decode(&bytes).expect("clients send valid messages");
+                let unsafe_read = super::user::is_user_addr(d.from) && self.users.is_unsafe(d.from, msg.id);
                 let m = &mut self.machines[k];
                 let Some(n) = m.node.as_mut() else { return };
+                if unsafe_read {
+                    // The teaching toggle (see `user`): served from this replica's own state.
+                    let ts = n.applied_ts();
+                    if let ClientOp::Read { consistency, .. } = &mut msg.request.op {
+                        *consistency = Consistency::Stale { ts };
+                    }
+                }
                 let rid = m.next_request;
                 m.next_request += 1;
                 m.requests.insert(rid, (d.from, msg.id));
@@ -164,6 +287,12 @@ impl Cluster {
                 let resp = ClientResponse::decode(&bytes).expect("nodes send valid responses");
                 if resp.result.is_ok() {
                     self.stats.answered += 1;
+                }
+                if super::user::is_user_addr(d.to) {
+                    if let Some(op) = self.users.on_response(now, d.to, d.from, resp) {
+                        self.note_return(op);
+                    }
+                    return;
                 }
                 if d.to > super::BANK_BASE {
                     let c = (d.to - super::BANK_BASE - 1) as usize;
@@ -232,6 +361,9 @@ impl Cluster {
                             self.trace.push(format!("{now} n{from} {line}"));
                         }
                     }
+                    if self.cfg.record_events {
+                        self.note_node_event(from, &e);
+                    }
                 }
             }
         }
@@ -247,7 +379,9 @@ impl Cluster {
         m.requests.clear();
         m.node = Some(Node::open(cfg, now));
         self.net.up(now, k as u64 + 1);
-        self.log_line(format!("{now} n{} start (incarnation {})", k + 1, self.machines[k].incarnation));
+        let incarnation = self.machines[k].incarnation;
+        self.log_line(format!("{now} n{} start (incarnation {incarnation})", k + 1));
+        self.note(EventKind::Start { node: k as u64 + 1, incarnation }, format!("{now} n{} start (incarnation {incarnation})", k + 1));
         self.drain(k);
     }
 
@@ -260,17 +394,27 @@ impl Cluster {
 
     /// Crashes node `k`: what its disks have not synced is lost (a torn tail may survive).
     pub fn crash(&mut self, k: usize) {
+        self.crash_with(k, true);
+    }
+
+    /// Crashes node `k`; with `lose_unsynced` false only the process dies (the OS keeps what
+    /// was written but not synced).
+    pub fn crash_with(&mut self, k: usize, lose_unsynced: bool) {
         let m = &mut self.machines[k];
         if m.node.take().is_none() {
             return;
         }
-        m.store_disk.crash(true);
-        m.log_disk.crash(true);
+        if lose_unsynced {
+            m.store_disk.crash(true);
+            m.log_disk.crash(true);
+        }
         m.crashes += 1;
         m.requests.clear();
         self.stats.crashes += 1;
         self.net.down(self.now, k as u64 + 1);
         self.log_line(format!("{} n{} crash", self.now, k + 1));
+        let text = format!("{} n{} crash{}", self.now, k + 1, if lose_unsynced { " (unsynced writes lost)" } else { " (process only)" });
+        self.note(EventKind::Crash { node: k as u64 + 1, lost_unsynced: lose_unsynced }, text);
     }
 
     fn inject_faults(&mut self) {
@@ -301,7 +445,7 @@ impl Cluster {
                 }
             }
             self.stats.partitions += 1;
-            self.log_line(format!("{now} partition {a:?} | {b:?}"));
+            self.log_fault(format!("{now} partition {a:?} | {b:?}"));
         }
         if self.rng.chance(f.cut) {
             let from = 1 + self.rng.below(n);
@@ -309,12 +453,12 @@ impl Cluster {
             if from != to {
                 self.net.cut(now, from, to);
                 self.stats.partitions += 1;
-                self.log_line(format!("{now} cut n{from} -> n{to}"));
+                self.log_fault(format!("{now} cut n{from} -> n{to}"));
             }
         }
         if self.rng.chance(f.heal) {
             self.net.heal(now);
-            self.log_line(format!("{now} heal"));
+            self.log_fault(format!("{now} heal"));
         }
     }
 }

@@ -10,16 +10,30 @@
 //!
 //! With [`ClusterConfig::record_trace`] every message, persistence, apply and fault becomes
 //! one line of [`Cluster::trace`], e.g. `1520 n2 -> n1 Append i7..i8 c6`.
+//!
+//! **Interactive use** (the browser demo, `bindings/wasm`): [`Cluster::step_one`] handles one
+//! thing at a time (a run of them does exactly what [`Cluster::step`] does), the structured
+//! event log ([`events`], with [`ClusterConfig::record_events`]) records sends, deliveries,
+//! drops, persistence, applies, role changes and user operations for a viewer, user sessions
+//! ([`user`]) issue operations one by one against a chosen node or any, faults are set by hand
+//! (`partition`, `cut`, `heal`, `set_link`, [`Cluster::crash_with`]), and [`inspect`] shows
+//! each node's state down to its store.
 pub mod bank;
 pub mod client;
 mod drive;
+pub mod events;
+pub mod inspect;
+mod interact;
 pub mod trace;
+pub mod user;
 
 use crate::disk::SimDisk;
 use crate::lincheck::{check, KvInput, KvModel, KvOutput, Limits, Operation, Outcome, Verdict};
 use crate::net::{LinkFaults, SimNet};
 use crate::rng::Rng;
 use client::{Client, ClientConfig, KvOp};
+use events::EventLog;
+use user::{UserConfig, Users};
 use std::collections::BTreeMap;
 use strata_engine::lsm::config::Config as StoreConfig;
 use strata_engine::lsm::io::{IoId, IoRequest};
@@ -108,6 +122,10 @@ pub struct ClusterConfig {
     pub segment_bytes: u64,
     /// Keep a readable trace of the run.
     pub record_trace: bool,
+    /// Keep the structured event log ([`Cluster::events`]).
+    pub record_events: bool,
+    /// How user sessions time out and retry.
+    pub user: UserConfig,
     /// Check every node's invariants after each input (slower).
     pub check_invariants: bool,
 }
@@ -133,9 +151,30 @@ impl ClusterConfig {
             log_keep_entries: 100_000,
             segment_bytes: 64 << 10,
             record_trace: false,
+            record_events: false,
+            user: UserConfig::default(),
             check_invariants: true,
         }
     }
+}
+
+/// Where [`Cluster::step_one`] is within the current instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Between instants.
+    Idle,
+    /// Disk completions, jobs and restarts due.
+    Events,
+    /// Messages due.
+    Net,
+    /// Node timers, from this node index on.
+    Nodes(usize),
+    /// Workload clients' timers, from this index on.
+    Clients(usize),
+    /// Bank clients' timers, from this index on.
+    Bank(usize),
+    /// User sessions' timers.
+    Users,
 }
 
 /// Something scheduled.
@@ -213,6 +252,15 @@ pub struct Cluster {
     next_probe: u64,
     /// Counters.
     pub stats: ClusterStats,
+    /// The structured event log (with [`ClusterConfig::record_events`]).
+    pub events_log: EventLog,
+    /// User sessions and their operations.
+    pub users: Users,
+    /// [`Cluster::step_one`] calls so far.
+    pub steps: u64,
+    phase: Phase,
+    /// Each node's last recorded (role, term), for role events.
+    roles: Vec<(Option<String>, u64)>,
 }
 
 /// The address replies to [`Cluster::probe`] requests are routed to.
@@ -266,9 +314,14 @@ impl Cluster {
             probe_replies: BTreeMap::new(),
             next_probe: 1,
             stats: ClusterStats::default(),
+            events_log: EventLog::default(),
+            users: Users::new(cfg.seed, cfg.user.clone()),
+            steps: 0,
+            phase: Phase::Idle,
+            roles: vec![(None, 0); cfg.nodes as usize],
             cfg,
         };
-        c.net.record_trace = false;
+        c.net.record_trace = c.cfg.record_events;
         for k in 0..c.machines.len() {
             c.start(k);
         }
@@ -326,7 +379,7 @@ impl Cluster {
     pub fn heal_all(&mut self) {
         self.faults_until = Some(self.now);
         self.net.heal(self.now);
-        self.log_line(format!("{} heal all", self.now));
+        self.log_fault(format!("{} heal all", self.now));
         for k in 0..self.machines.len() {
             if self.machines[k].node.is_none() {
                 self.start(k);

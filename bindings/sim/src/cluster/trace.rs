@@ -4,7 +4,7 @@ use crate::disk::SimDisk;
 use strata_engine::lsm::io::{IoRequest, IoResult};
 use strata_engine::lsm::iter::IterStep;
 use strata_engine::lsm::sstable::Block;
-use strata_engine::node::wire::{ClientMessage, ClientOp, ClientResponse, PeerBody, PeerMessage};
+use strata_engine::node::wire::{ClientError, ClientMessage, ClientOp, ClientReply, ClientResponse, PeerBody, PeerMessage, WriteOp};
 use strata_engine::node::{Node, NodeEvent};
 use strata_raft::{Body, Message};
 
@@ -17,18 +17,49 @@ pub fn describe_packet(p: &Packet) -> String {
             Err(e) => format!("bad request: {e}"),
         },
         Packet::Response(b) => match ClientResponse::decode(b) {
-            Ok(r) => format!("response#{} {:?}", r.id, r.result),
+            Ok(r) => format!("response#{} {}", r.id, describe_result(&r.result)),
             Err(e) => format!("bad response: {e}"),
         },
     }
 }
 
-/// A client operation, short.
+/// A client operation, short: `read x Linearizable`, `write s7#2 put x=1`.
 pub fn describe_op(op: &ClientOp) -> String {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match op {
-        ClientOp::Read { key, consistency } => format!("read {} {consistency:?}", String::from_utf8_lossy(key)),
-        ClientOp::Write { client, seq, op } => format!("write c{}#{seq} {op:?}", client.0),
+        ClientOp::Read { key, consistency } => format!("read {} {consistency:?}", s(key)),
+        ClientOp::Write { client, seq, op } => {
+            let w = match op {
+                WriteOp::Put { key, value } => format!("put {}={}", s(key), s(value)),
+                WriteOp::Delete { key } => format!("delete {}", s(key)),
+                WriteOp::Cas { key, expected, new } => format!(
+                    "cas {} {} -> {}",
+                    s(key),
+                    expected.as_deref().map_or("(absent)".into(), s),
+                    new.as_deref().map_or("(delete)".into(), s)
+                ),
+                WriteOp::Txn(t) => describe_txn(t),
+            };
+            format!("write {}#{seq} {w}", super::user::session_name(client.0))
+        }
     }
+}
+
+/// A client request's outcome, short.
+pub fn describe_result(r: &Result<ClientReply, ClientError>) -> String {
+    match r {
+        Ok(ClientReply::Value { value: Some(v), read_ts }) => format!("value {} (read ts {read_ts})", String::from_utf8_lossy(v)),
+        Ok(ClientReply::Value { value: None, read_ts }) => format!("absent (read ts {read_ts})"),
+        Ok(ClientReply::Written { revision }) => format!("written at revision {revision}"),
+        Ok(ClientReply::Swapped { swapped, revision }) => format!("swapped {swapped} at revision {revision}"),
+        Ok(ClientReply::Txn(t)) => format!("txn {} at revision {}", if t.succeeded { "succeeded" } else { "failed" }, t.revision),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+/// A transaction, short: `txn (2 compares, 3 steps / 1 step)`.
+pub fn describe_txn(t: &strata_engine::node::txn::TxnSpec) -> String {
+    format!("txn ({} compares, {} steps / {} steps)", t.compares.len(), t.success.len(), t.failure.len())
 }
 
 /// A peer message (the Raft message inside), short.

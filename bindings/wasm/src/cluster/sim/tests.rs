@@ -1,0 +1,169 @@
+use super::*;
+
+fn sim(seed: u64, nodes: u64) -> Sim {
+    Sim::new(DemoConfig { seed, nodes, ..DemoConfig::default() }).expect("a valid config")
+}
+
+fn wait(s: &mut Sim, id: u64) -> UserOp {
+    for _ in 0..1_000 {
+        if s.op(id).is_some_and(|o| o.done) {
+            break;
+        }
+        s.run_for(10).unwrap();
+    }
+    s.op(id).cloned().expect("an op")
+}
+
+fn act(s: &mut Sim, a: Action) -> Option<u64> {
+    s.apply(a).expect("a valid action")
+}
+
+#[test]
+fn elects_and_fails_over() {
+    let mut s = sim(7, 5);
+    let l = s.run_until_leader(5_000).expect("a leader");
+    act(&mut s, Action::Crash { node: l, lose_unsynced: true });
+    s.run_for(50).unwrap();
+    let l2 = s.run_until_leader(5_000).expect("a new leader");
+    assert_ne!(l, l2);
+    let st = s.state(8);
+    assert_eq!(st["nodes"][(l - 1) as usize]["up"], false);
+    assert_eq!(st["nodes"][(l2 - 1) as usize]["role"], "Leader");
+    // The trace tells the story: votes were sent and the crash is there.
+    let events = s.events_since(0, usize::MAX);
+    assert!(events.iter().any(|e| e.text.contains("Vote")));
+    assert!(events.iter().any(|e| matches!(e.kind, strata_sim::cluster::events::EventKind::Crash { .. })));
+}
+
+#[test]
+fn put_then_get_shows_the_serving_node() {
+    let mut s = sim(3, 3);
+    let l = s.run_until_leader(5_000).expect("a leader");
+    let put = act(&mut s, Action::Put { key: "x".into(), value: "1".into(), node: None }).unwrap();
+    let p = wait(&mut s, put);
+    assert_eq!(p.outcome, "ok", "{p:?}");
+    assert_eq!(p.served_by, Some(l));
+    let follower = (1..=3).find(|&n| n != l).unwrap();
+    let get = act(&mut s, Action::Get { key: "x".into(), node: Some(follower), unsafe_read: false }).unwrap();
+    let g = wait(&mut s, get);
+    assert_eq!(g.served_by, Some(follower));
+    let json = serde_json::to_value(&g).unwrap();
+    assert_eq!(json["result"]["value"], "1", "{json}");
+    // A write sent to a follower is refused with the leader's hint.
+    let w = act(&mut s, Action::Put { key: "y".into(), value: "2".into(), node: Some(follower) }).unwrap();
+    let w = wait(&mut s, w);
+    assert_eq!(w.outcome, "failed");
+    assert_eq!(serde_json::to_value(&w).unwrap()["result"]["code"], "NotLeader");
+    // Under the log: the versions of x.
+    s.run_for(100).unwrap();
+    let v = s.key_versions("x");
+    assert_eq!(v.len(), 3);
+    assert!(v.iter().all(|k| k.versions.len() == 1 && k.versions[0].value.as_deref() == Some("1")), "{v:?}");
+    assert_eq!(s.check().verdict, "linearizable");
+}
+
+#[test]
+fn partition_and_heal() {
+    let mut s = sim(11, 5);
+    let l = s.run_until_leader(5_000).expect("a leader");
+    let others: Vec<u64> = (1..=5).filter(|&n| n != l).collect();
+    act(&mut s, Action::Partition { groups: vec![vec![l], others.clone()] });
+    s.run_for(1_000).unwrap();
+    let st = s.state(4);
+    let leaders: Vec<u64> = others.iter().copied().filter(|&n| st["nodes"][(n - 1) as usize]["role"] == "Leader").collect();
+    assert_eq!(leaders.len(), 1, "the majority elects a leader: {st}");
+    assert!(!st["net"]["cuts"].as_array().unwrap().is_empty());
+    act(&mut s, Action::Heal);
+    s.run_for(1_000).unwrap();
+    let st = s.state(4);
+    let leaders = (0..5).filter(|&k| st["nodes"][k]["role"] == "Leader").count();
+    assert_eq!(leaders, 1, "{st}");
+    assert_eq!(st["nodes"][(l - 1) as usize]["role"], "Follower");
+}
+
+fn scripted(s: &mut Sim) {
+    s.run_until_leader(5_000);
+    act(s, Action::Put { key: "a".into(), value: "1".into(), node: None });
+    for _ in 0..7 {
+        s.step();
+    }
+    act(s, Action::Cut { from: 1, to: 2 });
+    act(s, Action::SetLink { min_latency: Some(1), max_latency: Some(9), drop_rate: Some(0.1), duplicate_rate: None, reorder_rate: None });
+    s.run_for(300).unwrap();
+    act(s, Action::Crash { node: 2, lose_unsynced: true });
+    act(s, Action::Get { key: "a".into(), node: None, unsafe_read: false });
+    s.step();
+    act(s, Action::Restart { node: 2 });
+    s.run_for(500).unwrap();
+    act(s, Action::Cas { key: "a".into(), expected: Some("1".into()), value: "2".into(), node: None });
+    s.run_for(777).unwrap();
+}
+
+#[test]
+fn scenarios_replay_to_the_same_digest() {
+    let mut s = sim(5, 3);
+    scripted(&mut s);
+    let sc = s.scenario();
+    let text = serde_json::to_string(&sc).unwrap();
+    let back: Scenario = serde_json::from_str(&text).unwrap();
+    assert_eq!(back, sc);
+    let r = Sim::from_scenario(&back, None).unwrap();
+    assert_eq!(r.trace_digest(), s.trace_digest());
+    assert_eq!(r.c.events_log.count(), s.c.events_log.count());
+    assert_eq!(r.c.now, s.c.now);
+    // The same steps without recording give the same run too.
+    let mut again = sim(5, 3);
+    scripted(&mut again);
+    assert_eq!(again.trace_digest(), s.trace_digest());
+    // Rewinding: a replay up to a time is a prefix of the run.
+    let half = Sim::from_scenario(&back, Some(600)).unwrap();
+    assert!(half.c.now <= 600);
+    let n = half.c.events_log.count();
+    let a: Vec<_> = half.events_since(0, usize::MAX).into_iter().map(|e| e.text.clone()).collect();
+    let b: Vec<_> = s.events_since(0, n as usize).into_iter().map(|e| e.text.clone()).collect();
+    assert_eq!(a, b);
+}
+
+/// A follower cut off from the others still answers clients from its own state when the
+/// unsafe toggle is on: the checker catches the stale read. The safe read at the same node
+/// is never answered with stale data.
+#[test]
+fn unsafe_reads_are_caught_and_safe_reads_are_not_stale() {
+    for unsafe_read in [false, true] {
+        let mut s = sim(9, 3);
+        let l = s.run_until_leader(5_000).expect("a leader");
+        let f = (1..=3).find(|&n| n != l).unwrap();
+        let rest: Vec<u64> = (1..=3).filter(|&n| n != f).collect();
+        act(&mut s, Action::Partition { groups: vec![vec![f], rest] });
+        let put = act(&mut s, Action::Put { key: "x".into(), value: "new".into(), node: Some(l) }).unwrap();
+        assert_eq!(wait(&mut s, put).outcome, "ok");
+        let get = act(&mut s, Action::Get { key: "x".into(), node: Some(f), unsafe_read }).unwrap();
+        let g = wait(&mut s, get);
+        let report = s.check();
+        if unsafe_read {
+            assert_eq!(g.outcome, "ok", "{g:?}");
+            assert_eq!(report.verdict, "violation", "{report:?}");
+            let v = report.violation.unwrap();
+            assert_eq!(v.key, "x");
+            assert!(v.ops.contains(&get), "{v:?}");
+        } else {
+            assert_ne!(g.outcome, "ok", "a cut-off follower cannot confirm a linearizable read: {g:?}");
+            assert_eq!(report.verdict, "linearizable", "{report:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_refused() {
+    assert!(Sim::new(DemoConfig { nodes: 9, ..DemoConfig::default() }).is_err());
+    assert!(Sim::new(DemoConfig { drop_rate: 2.0, ..DemoConfig::default() }).is_err());
+    let mut s = sim(1, 3);
+    assert!(s.apply(Action::Crash { node: 0, lose_unsynced: true }).is_err());
+    assert!(s.apply(Action::Put { key: String::new(), value: "v".into(), node: None }).is_err());
+    assert!(s.apply(Action::Cut { from: 2, to: 2 }).is_err());
+    assert!(s.apply(Action::Partition { groups: vec![vec![1, 2], vec![2, 3]] }).is_err());
+    assert!(s.scenario().actions.is_empty(), "refused actions are not recorded");
+    let bad: Result<Scenario, _> = serde_json::from_str(r#"{"version":1,"config":{"nodez":3},"actions":[],"end":{"step":0,"at":0}}"#);
+    assert!(bad.is_err());
+}
+
