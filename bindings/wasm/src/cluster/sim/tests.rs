@@ -167,3 +167,14 @@ fn bad_input_is_refused() {
     assert!(bad.is_err());
 }
 
+
+#[test]
+fn the_workload_is_checked_too() {
+    let cfg = DemoConfig { seed: 9, workload: Some(super::super::config::Workload::default()), ..DemoConfig::default() };
+    let mut s = Sim::new(cfg).unwrap();
+    s.run_for(8_000).unwrap();
+    let r = s.check();
+    assert!(r.ops > 50, "{r:?} history {}", s.c.history.len());
+    assert_eq!(r.verdict, "linearizable");
+    assert!(s.apply(Action::Put { key: "k001".into(), value: "x".into(), node: None }).is_err());
+}
