@@ -1,0 +1,231 @@
+// The side panels: the selected node (actions and its state), faults, clients with the live
+// linearizability check, "under the log" (store shape, MVCC versions) and the event trace.
+// Every button calls the real engine through `session.act(...)`.
+
+const $ = (id) => document.getElementById(id);
+
+function esc(s) {
+  return String(s ?? '').replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
+}
+
+export class Panels {
+  constructor(session, view, ui) {
+    this.s = session;
+    this.view = view;
+    this.ui = ui; // { select(id), report(msg, isError) }
+    this.traceLines = [];
+    this.lastOpsHtml = '';
+    this.wire();
+  }
+
+  wire() {
+    const s = this.s;
+    $('heal').addEventListener('click', () => this.heal());
+    $('restart-all').addEventListener('click', () => {
+      for (const n of s.c.state({ log_tail: 0 }).nodes) if (!n.up) s.act('restart', n.id);
+    });
+    $('drop').addEventListener('change', (e) => s.act('set_link', { drop_rate: Number(e.target.value) }));
+    $('drop').addEventListener('input', (e) => ($('drop-out').textContent = Math.round(e.target.value * 100) + '%'));
+    const latency = () => {
+      const max = Number($('latency').value);
+      return { min_latency: Math.max(1, Math.round(max * 0.4)), max_latency: max };
+    };
+    $('latency').addEventListener('input', () => {
+      const l = latency();
+      $('latency-out').textContent = `${l.min_latency}–${l.max_latency}`;
+    });
+    $('latency').addEventListener('change', () => s.act('set_link', latency()));
+    for (const kind of ['put', 'get', 'delete', 'cas']) $(`op-${kind}`).addEventListener('click', () => this.op(kind));
+    $('client-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.op('put');
+    });
+    $('unsafe').addEventListener('change', () => this.syncTarget());
+    $('hide-heartbeats').addEventListener('change', () => this.renderTrace());
+    $('mvcc-key').addEventListener('input', () => this.renderUnder(true));
+  }
+
+  /** The node selector lists the cluster's nodes; unsafe reads need a fixed node. */
+  fillTargets(n) {
+    const t = $('target');
+    const keep = t.value;
+    t.innerHTML = '<option value="">any node</option>' + Array.from({ length: n }, (_, k) => `<option value="${k + 1}">n${k + 1}</option>`).join('');
+    t.value = keep && Number(keep) <= n ? keep : '';
+    this.syncTarget();
+  }
+
+  syncTarget() {
+    const t = $('target');
+    const unsafe = $('unsafe').checked;
+    t.options[0].disabled = unsafe;
+    if (unsafe && t.value === '') {
+      const st = this.s.c.state({ log_tail: 0 });
+      const follower = st.nodes.find((n) => n.up && n.role !== 'Leader') ?? st.nodes[0];
+      t.value = String(follower.id);
+    }
+  }
+
+  heal() {
+    this.s.act('heal');
+    this.view.resetLayout();
+  }
+
+  /** Issues a client operation from the form. */
+  op(kind) {
+    const key = $('key').value.trim();
+    const value = $('value').value;
+    const node = $('target').value ? Number($('target').value) : undefined;
+    const opts = node ? { node } : {};
+    try {
+      if (!key) throw new Error('a key is needed');
+      if (kind === 'put') this.s.act('put', key, value, opts);
+      else if (kind === 'get') this.s.act('get', key, $('unsafe').checked ? { ...opts, unsafe: true } : opts);
+      else if (kind === 'delete') this.s.act('delete', key, opts);
+      else this.s.act('cas', key, $('expected').value === '' ? null : $('expected').value, value, opts);
+      this.ui.report('');
+    } catch (e) {
+      this.ui.report(e.message, true);
+    }
+  }
+
+  render(state) {
+    this.renderNode(state);
+    this.renderOps();
+    this.renderUnder(false, state);
+    $('digest').textContent = `digest ${this.s.c.trace_digest()}`;
+  }
+
+  renderNode(state) {
+    const id = this.view.selected;
+    const node = id ? state.nodes.find((n) => n.id === id) : null;
+    if (!node) {
+      $('node-title').textContent = '(click a node, or press 1–7)';
+      $('node-body').innerHTML = '';
+      return;
+    }
+    $('node-title').textContent = `n${id}`;
+    const key = JSON.stringify([node.up, node.role, node.term, node.commit, node.applied, node.last_index, node.leader, node.vote, JSON.stringify(node.progress)]);
+    if (this.nodeKey === `${id}:${key}`) return;
+    this.nodeKey = `${id}:${key}`;
+    const role = node.up ? (node.role ?? 'recovering') : 'down';
+    const facts = node.up
+      ? `<dl class="facts"><dt>role</dt><dd>${esc(role)}</dd><dt>term</dt><dd>${node.term}</dd><dt>voted for</dt><dd>${node.vote ? 'n' + node.vote : '—'}</dd>
+         <dt>knows leader</dt><dd>${node.leader ? 'n' + node.leader : '—'}</dd><dt>log</dt><dd>i${node.first_index}…i${node.last_index} (last term ${node.last_term})</dd>
+         <dt>commit</dt><dd>i${node.commit}</dd><dt>applied</dt><dd>i${node.applied}</dd><dt>starts / crashes</dt><dd>${node.incarnation} / ${node.crashes}</dd></dl>`
+      : `<p>n${id} is down (crashed ${node.crashes}×). Its disks keep what was synced.</p>`;
+    const progress = node.progress
+      ? `<table class="progress"><caption>Replication progress (leader's view)</caption><tr><th>peer</th><th>match</th><th>next</th><th>state</th></tr>${node.progress
+          .map((p) => `<tr><td>n${p.peer}</td><td>${p.match}</td><td>${p.next}</td><td>${esc(p.state)}</td></tr>`)
+          .join('')}</table>`
+      : '';
+    const buttons = node.up
+      ? `<button type="button" data-act="crash" title="Crash; unsynced writes are lost (C)">Crash (lose unsynced)</button>
+         <button type="button" data-act="crash-keep" title="The process dies, the OS keeps its page cache">Crash (keep OS cache)</button>
+         <button type="button" data-act="isolate" title="Partition this node from all others (I)">Isolate</button>`
+      : `<button type="button" data-act="restart" title="Restart (R)">Restart</button>`;
+    $('node-body').innerHTML = `<div class="row">${buttons}</div>${facts}${progress}`;
+    for (const b of $('node-body').querySelectorAll('button[data-act]')) b.addEventListener('click', () => this.nodeAction(id, b.dataset.act));
+  }
+
+  nodeAction(id, act) {
+    const s = this.s;
+    if (act === 'crash') s.act('crash', id, true);
+    else if (act === 'crash-keep') s.act('crash', id, false);
+    else if (act === 'restart') s.act('restart', id);
+    else if (act === 'isolate') this.isolate(id);
+  }
+
+  isolate(id) {
+    const n = this.s.c.state({ log_tail: 0 }).nodes.length;
+    const rest = Array.from({ length: n }, (_, k) => k + 1).filter((k) => k !== id);
+    this.s.act('partition', [[id], rest]);
+    this.view.layoutGroups([[id], rest]);
+  }
+
+  renderOps() {
+    const ops = this.s.c.ops_since(0);
+    const check = this.s.check();
+    const bad = new Set(check.violation?.ops ?? []);
+    const c = $('check');
+    const html =
+      check.verdict === 'linearizable'
+        ? `<span class="ok">✓ linearizable</span> <span class="muted">${check.ops} ops on ${check.keys} keys checked</span>`
+        : check.verdict === 'violation'
+          ? `<span class="bad">✗ not linearizable on key ${esc(check.violation.key)}</span><pre>${esc(check.violation.explanation)}</pre>`
+          : `<span class="muted">linearizability: ${esc(check.verdict)}</span>`;
+    if (c.innerHTML !== html) c.innerHTML = html;
+    c.dataset.verdict = check.verdict;
+    const rows = ops
+      .slice(-60)
+      .reverse()
+      .map((o) => {
+        const what = o.kind === 'put' ? `put ${esc(o.key)}=${esc(o.value)}` : o.kind === 'cas' ? `cas ${esc(o.key)}: ${esc(o.expected ?? '(absent)')}→${esc(o.value)}` : `${o.kind} ${esc(o.key)}`;
+        const asked = o.node ? ` @n${o.node}` : '';
+        let res = '<span class="muted">pending…</span>';
+        if (o.done && o.result?.ok) {
+          const val = o.kind === 'get' ? ` → ${o.result.value === null ? '(absent)' : esc(o.result.value)}` : o.kind === 'cas' ? (o.result.swapped ? ' → swapped' : ' → not swapped') : ' → ok';
+          res = `${val} <span class="muted">by n${o.served_by ?? '?'}${o.result.revision ? ' at rev ' + o.result.revision : o.result.read_ts ? ' at ts ' + o.result.read_ts : ''}</span>`;
+        } else if (o.done) {
+          res = ` → <span class="err">${esc(o.result?.error ?? o.outcome)}</span> <span class="muted">(${esc(o.outcome)})</span>`;
+        }
+        return `<li class="${bad.has(o.id) ? 'violation' : ''}${o.unsafe ? ' unsafe' : ''}" data-op="${o.id}"><span class="muted">#${o.id} ${esc(o.session)} ${o.call}ms</span> ${what}${asked}${o.unsafe ? ' <em>unsafe</em>' : ''}${res}</li>`;
+      })
+      .join('');
+    if (rows !== this.lastOpsHtml) {
+      $('ops').innerHTML = rows;
+      this.lastOpsHtml = rows;
+    }
+  }
+
+  renderUnder(force, state) {
+    if (!$('under-panel').open) return;
+    state ??= this.s.c.state({ log_tail: 0 });
+    const html = state.nodes
+      .map((n) => {
+        if (!n.up || !n.store) return `<tr><th>n${n.id}</th><td colspan="4" class="muted">down</td></tr>`;
+        const st = n.store;
+        const levels = st.levels.map((l) => `L${l.level}: ${l.files} file${l.files === 1 ? '' : 's'} (${l.bytes} B)`).join('<br>') || '—';
+        return `<tr><th>n${n.id}</th><td>${st.memtable_entries} entries<br>${st.memtable_bytes} B</td><td>${levels}</td><td>${st.flushes}</td><td>${st.compactions}</td></tr>`;
+      })
+      .join('');
+    const table = `<table class="under"><tr><th>node</th><th>memtable</th><th>SST levels</th><th>flushes</th><th>compactions</th></tr>${html}</table>`;
+    if (force || this.underHtml !== table) {
+      $('under-body').innerHTML = table;
+      this.underHtml = table;
+    }
+    const key = $('mvcc-key').value.trim();
+    if (!key) return;
+    if (!force && this.mvccAt === state.now) return;
+    this.mvccAt = state.now;
+    const versions = this.s.c.key_versions(key);
+    $('mvcc-body').innerHTML =
+      versions
+        .map(
+          (v) =>
+            `<div><strong>n${v.node}</strong>${v.lock ? ' <span class="bad">locked</span>' : ''}: ${
+              v.versions.map((x) => `<span class="ver">@${x.commit_ts} ${esc(x.kind)}${x.value !== null && x.value !== undefined ? ' ' + esc(x.value) : ''}</span>`).join(' ') || '<span class="muted">no versions</span>'
+            }</div>`,
+        )
+        .join('') || '<span class="muted">no node is up</span>';
+  }
+
+  /** New trace events (from the session): keep the last lines, draw them. */
+  addEvents(events, reset) {
+    if (reset) this.traceLines = [];
+    for (const e of events) this.traceLines.push(e);
+    if (this.traceLines.length > 600) this.traceLines.splice(0, this.traceLines.length - 400);
+    this.renderTrace();
+  }
+
+  renderTrace() {
+    const hide = $('hide-heartbeats').checked;
+    const lines = this.traceLines.filter((e) => !hide || (e.type !== 'deliver' && !/Heartbeat/.test(e.text)));
+    const pre = $('trace');
+    const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+    pre.textContent = lines
+      .slice(-200)
+      .map((e) => e.text)
+      .join('\n');
+    if (atBottom) pre.scrollTop = pre.scrollHeight;
+  }
+}

@@ -1,0 +1,141 @@
+// The demo in real Chromium, driven through its UI: a leader is elected, crashing it elects
+// another, a write and a read go through (with the serving node and revision shown and the
+// history linearizable), a partition made by dragging a node away elects a leader on the
+// majority side and heals, and a shared link replays the run exactly (same trace digest).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { openSession, screenshot, waitFor } from './harness.mjs';
+
+let s;
+let page;
+before(async () => {
+  s = await openSession();
+  // Fast play (5 simulated s per real s) so the test spends its time on checks, not waiting.
+  page = await s.open('?seed=7&nodes=5&speed=5000');
+});
+after(async () => {
+  await s?.close();
+});
+
+const leader = () => page.evaluate(() => window.demo.leader());
+const nodeState = (id) => page.evaluate((id) => window.demo.state().nodes.find((n) => n.id === id), id);
+
+/** Waits until the op whose list item is newest is done; returns it. */
+async function lastOpDone() {
+  return waitFor(page, () => {
+    const ops = window.demo.cluster.ops_since(0);
+    const op = ops[ops.length - 1];
+    return op?.done ? op : null;
+  }, null, { what: 'the newest client op to finish' });
+}
+
+test('a leader is elected and drawn as one', async () => {
+  const id = await waitFor(page, () => window.demo.leader(), null, { what: 'a leader' });
+  await waitFor(page, (id) => document.querySelector(`.node[data-node="${id}"]`)?.classList.contains('leader'), id, { what: 'the leader drawn' });
+  const logRows = await page.locator('#logs tr').count();
+  assert.equal(logRows, 6, 'a header and one log row per node');
+  await screenshot(page, 'cluster-1-leader');
+});
+
+test('crashing the leader (keyboard: its number, then c) elects a new one', async () => {
+  const old = await leader();
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press(String(old));
+  await page.keyboard.press('c');
+  await waitFor(page, (old) => !window.demo.state().nodes.find((n) => n.id === old).up, old, { what: `n${old} down` });
+  assert.match(await page.textContent('#node-body'), /is down/);
+  const next = await waitFor(page, (old) => {
+    const l = window.demo.leader();
+    return l && l !== old ? l : null;
+  }, old, { what: 'a new leader' });
+  assert.notEqual(next, old);
+  const [a, b] = await Promise.all([nodeState(old), nodeState(next)]);
+  assert.ok(b.term > a.term, `new term ${b.term} above the crashed leader's ${a.term}`);
+  await screenshot(page, 'cluster-2-failover');
+  // Bring it back through the node panel's button.
+  await page.click('#node-body button[data-act="restart"]');
+  await waitFor(page, (old) => window.demo.state().nodes.find((n) => n.id === old).role === 'Follower', old, { what: `n${old} back as a follower` });
+});
+
+test('a write and a read through the clients panel show the serving node and stay linearizable', async () => {
+  await page.fill('#key', 'color');
+  await page.fill('#value', 'blue');
+  await page.click('#op-put');
+  const put = await lastOpDone();
+  assert.equal(put.kind, 'put');
+  assert.equal(put.result.ok, true, JSON.stringify(put));
+  assert.equal(put.served_by, await leader());
+  await page.click('#op-get');
+  const get = await lastOpDone();
+  assert.equal(get.kind, 'get');
+  assert.equal(get.result.value, 'blue');
+  const item = page.locator(`#ops li[data-op="${get.id}"]`);
+  assert.match(await item.textContent(), new RegExp(`get color.*→ blue.*by n${get.served_by}`));
+  await waitFor(page, () => document.getElementById('check').dataset.verdict === 'linearizable', null, { what: 'the verdict' });
+  await screenshot(page, 'cluster-3-write-read');
+});
+
+test('dragging the leader away partitions it; the majority elects a leader; heal restores one term', async () => {
+  const old = await leader();
+  const box = await page.locator(`.node[data-node="${old}"]`).boundingBox();
+  const svg = await page.locator('#cluster').boundingBox();
+  // Drag to the nearest corner of the stage: far from every other node.
+  const tx = box.x + box.width / 2 < svg.x + svg.width / 2 ? svg.x + 30 : svg.x + svg.width - 30;
+  const ty = box.y + box.height / 2 < svg.y + svg.height / 2 ? svg.y + 30 : svg.y + svg.height - 30;
+  await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+  await page.mouse.down();
+  await page.mouse.move(tx, ty, { steps: 12 });
+  await page.mouse.up();
+  const cuts = await page.evaluate(() => window.demo.state().net.cuts);
+  assert.equal(cuts.length, 8, `n${old} cut from 4 others both ways: ${JSON.stringify(cuts)}`);
+  assert.ok(await page.locator('.link.cut').count() >= 8);
+  const next = await waitFor(page, (old) => {
+    const st = window.demo.state();
+    const l = st.nodes.find((n) => n.up && n.role === 'Leader' && n.id !== old);
+    return l ? l.id : null;
+  }, old, { what: 'a leader on the majority side' });
+  await screenshot(page, 'cluster-4-partitioned');
+  await page.click('#heal');
+  assert.deepEqual(await page.evaluate(() => window.demo.state().net.cuts), []);
+  assert.equal(await page.locator('.link.cut').count(), 0);
+  await waitFor(page, () => {
+    const st = window.demo.state();
+    const leaders = st.nodes.filter((n) => n.role === 'Leader');
+    const terms = new Set(st.nodes.map((n) => n.term));
+    return leaders.length === 1 && terms.size === 1 && st.nodes.every((n) => n.leader === leaders[0].id);
+  }, null, { what: 'one leader and one term after healing' });
+  assert.ok(next);
+  await screenshot(page, 'cluster-5-healed');
+});
+
+test('a shared link replays the run exactly (same trace digest); rewinding and returning too', async () => {
+  await page.click('#play'); // pause
+  await waitFor(page, () => !window.demo.session.playing, null, { what: 'paused' });
+  const first = await page.evaluate(() => ({ digest: window.demo.digest(), now: window.demo.cluster.now(), url: location.href, actions: window.demo.cluster.scenario().actions.length }));
+  assert.ok(first.actions >= 6, `actions recorded: ${first.actions}`);
+  assert.match(first.url, /#s=/);
+
+  const other = await s.context.newPage();
+  await other.goto(first.url);
+  await other.waitForFunction(() => window.demo?.ready === true);
+  const replay = await other.evaluate(() => ({ digest: window.demo.digest(), now: window.demo.cluster.now(), playing: window.demo.session.playing }));
+  assert.deepEqual({ digest: replay.digest, now: replay.now }, { digest: first.digest, now: first.now });
+  assert.equal(replay.playing, false);
+  assert.match(await other.textContent('#status'), /Replayed a shared scenario/);
+  await screenshot(other, 'cluster-6-replayed');
+
+  // Rewind to the middle with the timeline, then forward to the end: the same run again.
+  const mid = Math.floor(first.now / 2);
+  await other.locator('#timeline').evaluate((el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event('change'));
+  }, mid);
+  assert.equal(await other.evaluate(() => window.demo.cluster.now()), mid);
+  await other.locator('#timeline').evaluate((el, v) => {
+    el.value = String(v);
+    el.dispatchEvent(new Event('change'));
+  }, first.now);
+  assert.equal(await other.evaluate(() => window.demo.digest()), first.digest);
+  await other.close();
+  assert.deepEqual(s.problems, []);
+});
