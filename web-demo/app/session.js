@@ -96,6 +96,17 @@ export class Session {
     if (whole <= 0) return;
     this.carry -= whole;
     this.branch();
+    if (this.stopWhen || this.stopWhenState) {
+      // A tour waits for an event: go one event at a time so play stops exactly there.
+      const target = this.c.now() + whole;
+      while (this.playing && this.c.now() < target) {
+        this.c.step();
+        this.emitEvents(false);
+        if (this.stopWhenState && this.stopWhenState(this.c.state({ log_tail: 0 }), this)) this.stopped();
+      }
+      this.changed();
+      return;
+    }
     this.c.run_for(whole);
     this.afterRun();
   }

@@ -52,7 +52,7 @@ export const TOURS = [
       },
       {
         say: (t) => {
-          const op = t.session.c.op(t.mark.op);
+          const op = t.session.c.op(t.mark.op ?? 0) ?? {};
           return `The leader and one follower hold the entry: a majority of 3, so it is committed. The leader applied it to its store and answered the client (served by n${op.served_by}${op.result?.revision ? `, revision ${op.result.revision}` : ''}). The followers learn the new commit index with the next message and apply it too.`;
         },
         maxMs: 600,
@@ -82,7 +82,7 @@ export const TOURS = [
       },
       {
         say: (t) => {
-          const op = t.session.c.op(t.mark.op);
+          const op = t.session.c.op(t.mark.op ?? 0) ?? {};
           return `Written: served by n${op.served_by}. Now restart n${t.old}.`;
         },
         act: (s, t) => s.act('restart', t.old),

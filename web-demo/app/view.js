@@ -50,7 +50,10 @@ export class ClusterView {
     this.n = 0;
     this.pos = {};
     this.selected = null;
+    this.box = { x: 0, y: 0, w: W, h: H };
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`);
+    // On narrow screens, zoom in on the ring (room is still left to drag a node away).
+    new ResizeObserver(() => this.fitViewBox()).observe(svg);
     this.linkLayer = el('g', { class: 'links' }, svg);
     this.clientLayer = el('g', { class: 'clients' }, svg);
     this.msgLayer = el('g', { class: 'messages', 'aria-hidden': 'true' }, svg);
@@ -58,6 +61,23 @@ export class ClusterView {
     const c = el('g', { transform: `translate(${CX},${CY})` }, this.clientLayer);
     el('rect', { x: -34, y: -16, width: 68, height: 32, rx: 8, class: 'client-box' }, c);
     el('text', { y: 5, 'text-anchor': 'middle', class: 'client-label' }, c).textContent = 'clients';
+  }
+
+  fitViewBox() {
+    const narrow = this.svg.clientWidth > 0 && this.svg.clientWidth < 600;
+    const half = RING + R + 60;
+    this.box = narrow ? { x: CX - half, y: CY - half, w: 2 * half, h: 2 * half } : { x: 0, y: 0, w: W, h: H };
+    this.svg.setAttribute('viewBox', `${this.box.x} ${this.box.y} ${this.box.w} ${this.box.h}`);
+    if (this.n) {
+      for (let id = 1; id <= this.n; id++) this.pos[id] = this.clamp(this.pos[id]);
+      this.placeNodes();
+    }
+  }
+
+  clamp(p) {
+    const m = R + 8;
+    const b = this.box;
+    return { x: Math.max(b.x + m, Math.min(b.x + b.w - m, p.x)), y: Math.max(b.y + m, Math.min(b.y + b.h - m, p.y)) };
   }
 
   /** Node positions on the ring (the cluster's resting layout). */
@@ -81,9 +101,10 @@ export class ClusterView {
     this.resetLayout();
     if (!groups || groups.length < 2) return;
     groups.forEach((g, gi) => {
-      const cx = 130 + (gi * (W - 260)) / Math.max(1, groups.length - 1);
+      const b = this.box;
+      const cx = b.x + 110 + (gi * (b.w - 220)) / Math.max(1, groups.length - 1);
       g.forEach((id, k) => {
-        this.pos[id] = { x: cx + (k % 2) * 70 - 35 * (g.length > 1), y: 110 + Math.floor(k / 2) * 100 + (k % 2) * 50 };
+        this.pos[id] = this.clamp({ x: cx + (k % 2) * 70 - 35 * (g.length > 1), y: b.y + 90 + Math.floor(k / 2) * 100 + (k % 2) * 50 });
       });
     });
     this.placeNodes();
@@ -143,7 +164,7 @@ export class ClusterView {
       if (Math.hypot(e.clientX - start.x, e.clientY - start.y) > 6) start.moved = true;
       if (!start.moved) return;
       const p = this.toSvg(e.clientX, e.clientY);
-      this.pos[id] = { x: Math.max(R + 8, Math.min(W - R - 8, p.x)), y: Math.max(R + 8, Math.min(H - R - 8, p.y)) };
+      this.pos[id] = this.clamp(p);
       this.placeNodes();
     });
     const end = () => {
