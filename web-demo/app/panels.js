@@ -184,7 +184,7 @@ export class Panels {
       .map((n) => {
         if (!n.up || !n.store) return `<tr><th>n${n.id}</th><td colspan="4" class="muted">down</td></tr>`;
         const st = n.store;
-        const levels = st.levels.map((l) => `L${l.level}: ${l.files} file${l.files === 1 ? '' : 's'} (${l.bytes} B)`).join('<br>') || '—';
+        const levels = st.levels.filter((l) => l.files > 0).map((l) => `L${l.level}: ${l.files} file${l.files === 1 ? '' : 's'} (${l.bytes} B)`).join('<br>') || '—';
         return `<tr><th>n${n.id}</th><td>${st.memtable_entries} entries<br>${st.memtable_bytes} B</td><td>${levels}</td><td>${st.flushes}</td><td>${st.compactions}</td></tr>`;
       })
       .join('');

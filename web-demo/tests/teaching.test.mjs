@@ -60,6 +60,29 @@ test('an unsafe read from a cut-off follower is stale, and the checker flags it'
   await screenshot(page, 'teaching-1-stale-read');
 });
 
+test("under the log: each node's store and the MVCC versions of a key", async () => {
+  await page.click('#under-panel summary');
+  await page.check('#unsafe').then(() => page.uncheck('#unsafe'));
+  await page.selectOption('#target', '');
+  await page.click('#heal');
+  await page.fill('#key', 'x');
+  for (const v of ['3', '4']) {
+    await page.fill('#value', v);
+    await page.click('#op-put');
+    assert.equal((await newestOpDone()).result.ok, true);
+  }
+  await page.fill('#mvcc-key', 'x');
+  // Every node that applied the puts lists x's versions newest first: 4, 3, 2, 1.
+  await waitFor(page, () => {
+    const rows = [...document.querySelectorAll('#mvcc-body > div')];
+    return rows.length === 5 && rows.every((r) => /@\d+ put 4.*@\d+ put 3.*@\d+ put 2.*@\d+ put 1/.test(r.textContent));
+  }, null, { what: 'four versions of x on every node' });
+  const under = await page.textContent('#under-body');
+  assert.match(under, /memtable/);
+  assert.match(under, /n5/);
+  await screenshot(page, 'teaching-2-under-the-log');
+});
+
 /** Runs tour `id` to its last step through the Next button; returns the narration seen. */
 async function runTour(id) {
   await page.selectOption('#tour-select', id);
