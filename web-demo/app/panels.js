@@ -104,7 +104,8 @@ export class Panels {
       return;
     }
     $('node-title').textContent = `n${id}`;
-    const key = JSON.stringify([node.up, node.role, node.term, node.commit, node.applied, node.last_index, node.leader, node.vote, JSON.stringify(node.progress)]);
+    const cuts = state.net.cuts.filter(([a]) => a === id).map(([, b]) => b);
+    const key = JSON.stringify([node.up, node.role, node.term, node.commit, node.applied, node.last_index, node.leader, node.vote, JSON.stringify(node.progress), cuts]);
     if (this.nodeKey === `${id}:${key}`) return;
     this.nodeKey = `${id}:${key}`;
     const role = node.up ? (node.role ?? 'recovering') : 'down';
@@ -123,8 +124,18 @@ export class Panels {
          <button type="button" data-act="crash-keep" title="The process dies, the OS keeps its page cache">Crash (keep OS cache)</button>
          <button type="button" data-act="isolate" title="Partition this node from all others (I)">Isolate</button>`
       : `<button type="button" data-act="restart" title="Restart (R)">Restart</button>`;
-    $('node-body').innerHTML = `<div class="row">${buttons}</div>${facts}${progress}`;
+    const links = state.nodes
+      .filter((n) => n.id !== id)
+      .map((n) => {
+        const cut = cuts.includes(n.id);
+        return `<button type="button" data-cut="${n.id}" aria-pressed="${cut}" class="${cut ? 'is-cut' : ''}" title="${cut ? 'Restore' : 'Cut'} the direction n${id} → n${n.id}">→ n${n.id}${cut ? ' ✕' : ''}</button>`;
+      })
+      .join('');
+    $('node-body').innerHTML = `<div class="row">${buttons}</div><div class="row small">links out (click to cut one direction): ${links}</div>${facts}${progress}`;
     for (const b of $('node-body').querySelectorAll('button[data-act]')) b.addEventListener('click', () => this.nodeAction(id, b.dataset.act));
+    for (const b of $('node-body').querySelectorAll('button[data-cut]')) {
+      b.addEventListener('click', () => this.s.act(b.getAttribute('aria-pressed') === 'true' ? 'uncut' : 'cut', id, Number(b.dataset.cut)));
+    }
   }
 
   nodeAction(id, act) {

@@ -108,6 +108,26 @@ test('dragging the leader away partitions it; the majority elects a leader; heal
   await screenshot(page, 'cluster-5-healed');
 });
 
+test('one direction of a link is cut by clicking its half, or from the keyboard in the node panel', async () => {
+  // Mouse: n1's half of the n1–n2 line carries n1 → n2.
+  await page.locator('.link[data-from="1"][data-to="2"] .hit').click({ force: true });
+  assert.deepEqual(await page.evaluate(() => window.demo.state().net.cuts), [[1, 2]]);
+  assert.equal(await page.locator('.link.cut').count(), 1);
+  await screenshot(page, 'cluster-6-one-way-cut');
+  await page.locator('.link[data-from="1"][data-to="2"] .hit').click({ force: true });
+  assert.deepEqual(await page.evaluate(() => window.demo.state().net.cuts), []);
+  // Keyboard: focus n3, Enter selects it, then Tab to its "→ n4" button and press Enter.
+  await page.focus('.node[data-node="3"]');
+  await page.keyboard.press('Enter');
+  assert.equal(await page.textContent('#node-title'), 'n3');
+  await page.focus('#node-body button[data-cut="4"]');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await page.evaluate(() => window.demo.state().net.cuts), [[3, 4]]);
+  await waitFor(page, () => document.querySelector('#node-body button[data-cut="4"]')?.getAttribute('aria-pressed') === 'true', null, { what: 'the button shows the cut' });
+  await page.click('#heal');
+  assert.deepEqual(await page.evaluate(() => window.demo.state().net.cuts), []);
+});
+
 test('a shared link replays the run exactly (same trace digest); rewinding and returning too', async () => {
   await page.click('#play'); // pause
   await waitFor(page, () => !window.demo.session.playing, null, { what: 'paused' });
@@ -122,7 +142,7 @@ test('a shared link replays the run exactly (same trace digest); rewinding and r
   assert.deepEqual({ digest: replay.digest, now: replay.now }, { digest: first.digest, now: first.now });
   assert.equal(replay.playing, false);
   assert.match(await other.textContent('#status'), /Replayed a shared scenario/);
-  await screenshot(other, 'cluster-6-replayed');
+  await screenshot(other, 'cluster-7-replayed');
 
   // Rewind to the middle with the timeline, then forward to the end: the same run again.
   const mid = Math.floor(first.now / 2);
