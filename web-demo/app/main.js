@@ -52,6 +52,7 @@ async function boot() {
     const n = session.c.state({ log_tail: 0 }).nodes.length;
     view.selected = id >= 1 && id <= n ? id : null;
     panels.nodeKey = null;
+    panels.dirty = true;
     $('node-panel').open = true;
     render();
   }
@@ -93,7 +94,8 @@ async function boot() {
       lastUrl = t;
       updateUrl();
     }
-    render();
+    // Paused and nothing changed: nothing to draw (keeps an idle tab idle).
+    if (session.playing || panels.dirty) render();
     requestAnimationFrame(frame);
   }
 

@@ -131,7 +131,14 @@ export class Panels {
         return `<button type="button" data-cut="${n.id}" aria-pressed="${cut}" class="${cut ? 'is-cut' : ''}" title="${cut ? 'Restore' : 'Cut'} the direction n${id} → n${n.id}">→ n${n.id}${cut ? ' ✕' : ''}</button>`;
       })
       .join('');
-    $('node-body').innerHTML = `<div class="row">${buttons}</div><div class="row small">links out (click to cut one direction): ${links}</div>${facts}${progress}`;
+    const entries = node.up
+      ? `<ol class="entries" aria-label="Newest log entries">${(node.log ?? [])
+          .slice(-8)
+          .reverse()
+          .map((e) => `<li class="${e.index <= node.commit ? 'committed' : 'uncommitted'}"><span class="muted">i${e.index} t${e.term}</span> ${esc(e.text)}${e.index <= node.applied ? '' : e.index <= node.commit ? ' <span class="muted">(committed)</span>' : ' <span class="muted">(not committed)</span>'}</li>`)
+          .join('')}</ol>`
+      : '';
+    $('node-body').innerHTML = `<div class="row">${buttons}</div><div class="row small">links out (click to cut one direction): ${links}</div>${facts}${entries}${progress}`;
     for (const b of $('node-body').querySelectorAll('button[data-act]')) b.addEventListener('click', () => this.nodeAction(id, b.dataset.act));
     for (const b of $('node-body').querySelectorAll('button[data-cut]')) {
       b.addEventListener('click', () => this.s.act(b.getAttribute('aria-pressed') === 'true' ? 'uncut' : 'cut', id, Number(b.dataset.cut)));
