@@ -135,6 +135,7 @@ async function boot() {
 
   function setPlaying(on) {
     session.playing = on;
+    panels.dirty = true;
     if (!on) updateUrl();
   }
 

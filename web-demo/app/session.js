@@ -132,6 +132,7 @@ export class Session {
     const fn = this.onStop;
     this.onStop = null;
     fn?.();
+    this.changed();
   }
 
   /** Takes a user action: `name` is a SimCluster method (crash, put, partition, ...). */

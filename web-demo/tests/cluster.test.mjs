@@ -131,6 +131,7 @@ test('one direction of a link is cut by clicking its half, or from the keyboard 
 test('a shared link replays the run exactly (same trace digest); rewinding and returning too', async () => {
   await page.click('#play'); // pause
   await waitFor(page, () => !window.demo.session.playing, null, { what: 'paused' });
+  await waitFor(page, () => document.getElementById('play').textContent.includes('Play'), null, { what: 'the button offers Play' });
   const first = await page.evaluate(() => ({ digest: window.demo.digest(), now: window.demo.cluster.now(), url: location.href, actions: window.demo.cluster.scenario().actions.length }));
   assert.ok(first.actions >= 6, `actions recorded: ${first.actions}`);
   assert.match(first.url, /#s=/);
