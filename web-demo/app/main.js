@@ -46,7 +46,10 @@ async function boot() {
     },
   });
   const panels = new Panels(session, view, { report });
-  session.onEvents((events, reset) => panels.addEvents(events, reset));
+  session.onEvents((events, reset) => {
+    panels.addEvents(events, reset);
+    view.addDrops(events);
+  });
 
   function select(id) {
     const n = session.c.state({ log_tail: 0 }).nodes.length;

@@ -260,9 +260,25 @@ export class ClusterView {
     this.renderLogs(state);
   }
 
+  /** Messages the network dropped (from the trace): shown briefly as a red ✕ near the sender. */
+  addDrops(events) {
+    this.drops ??= [];
+    for (const e of events) if (e.type === 'drop') this.drops.push({ from: e.from, to: e.to, at: e.at });
+    if (this.drops.length > 200) this.drops.splice(0, this.drops.length - 200);
+  }
+
   renderMessages(state) {
     const now = state.now;
     const parts = [];
+    const keep = 150;
+    this.drops = (this.drops ?? []).filter((d) => d.at <= now && now - d.at < keep);
+    for (const d of this.drops) {
+      const a = this.endpointPos(d.from);
+      const b = this.endpointPos(d.to);
+      const x = a.x + (b.x - a.x) * 0.3;
+      const y = a.y + (b.y - a.y) * 0.3;
+      parts.push(`<text class="drop" x="${x.toFixed(1)}" y="${(y + 5).toFixed(1)}" text-anchor="middle" opacity="${(1 - (now - d.at) / keep).toFixed(2)}">✕</text>`);
+    }
     for (const m of state.net.in_flight) {
       const span = Math.max(1, m.due - m.sent);
       const p = Math.max(0, Math.min(1, (now - m.sent) / span));
