@@ -132,8 +132,16 @@ async function boot() {
     return { nodes };
   }
 
+  let marksKey = '';
   session.on(() => {
     panels.dirty = true;
+    // Tick marks on the timeline at every recorded action (of the furthest timeline).
+    const actions = (session.full ?? session.c.scenario()).actions;
+    const key = actions.map((a) => a.at).join(',');
+    if (key !== marksKey) {
+      marksKey = key;
+      $('action-marks').innerHTML = actions.map((a) => `<option value="${a.at}" label="${a.do}"></option>`).join('');
+    }
   });
 
   function setPlaying(on) {
