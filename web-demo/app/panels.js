@@ -4,6 +4,12 @@
 
 const $ = (id) => document.getElementById(id);
 
+/** At most `n` characters of a user string, for lists. */
+function short(s, n = 24) {
+  s = String(s ?? '');
+  return s.length > n ? s.slice(0, n - 1) + '…' : s;
+}
+
 function esc(s) {
   return String(s ?? '').replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 }
@@ -177,11 +183,11 @@ export class Panels {
       .slice(-60)
       .reverse()
       .map((o) => {
-        const what = o.kind === 'put' ? `put ${esc(o.key)}=${esc(o.value)}` : o.kind === 'cas' ? `cas ${esc(o.key)}: ${esc(o.expected ?? '(absent)')}→${esc(o.value)}` : `${o.kind} ${esc(o.key)}`;
+        const what = o.kind === 'put' ? `put ${esc(short(o.key))}=${esc(short(o.value))}` : o.kind === 'cas' ? `cas ${esc(short(o.key))}: ${esc(short(o.expected ?? '(absent)'))}→${esc(short(o.value))}` : `${o.kind} ${esc(short(o.key))}`;
         const asked = o.node ? ` @n${o.node}` : '';
         let res = '<span class="muted">pending…</span>';
         if (o.done && o.result?.ok) {
-          const val = o.kind === 'get' ? ` → ${o.result.value === null ? '(absent)' : esc(o.result.value)}` : o.kind === 'cas' ? (o.result.swapped ? ' → swapped' : ' → not swapped') : ' → ok';
+          const val = o.kind === 'get' ? ` → ${o.result.value === null ? '(absent)' : esc(short(o.result.value))}` : o.kind === 'cas' ? (o.result.swapped ? ' → swapped' : ' → not swapped') : ' → ok';
           res = `${val} <span class="muted">by n${o.served_by ?? '?'}${o.result.revision ? ' at rev ' + o.result.revision : o.result.read_ts ? ' at ts ' + o.result.read_ts : ''}</span>`;
         } else if (o.done) {
           res = ` → <span class="err">${esc(o.result?.error ?? o.outcome)}</span> <span class="muted">(${esc(o.outcome)})</span>`;
@@ -202,7 +208,11 @@ export class Panels {
       .map((n) => {
         if (!n.up || !n.store) return `<tr><th>n${n.id}</th><td colspan="4" class="muted">down</td></tr>`;
         const st = n.store;
-        const levels = st.levels.filter((l) => l.files > 0).map((l) => `L${l.level}: ${l.files} file${l.files === 1 ? '' : 's'} (${l.bytes} B)`).join('<br>') || '—';
+        const levels =
+          st.levels
+            .filter((l) => l.files > 0)
+            .map((l) => `L${l.level}: ${(l.tables ?? []).map(([id, bytes]) => `<span class="sst" title="SSTable ${id}">#${id} ${bytes} B</span>`).join(' ') || `${l.files} file${l.files === 1 ? '' : 's'} (${l.bytes} B)`}`)
+            .join('<br>') || '—';
         return `<tr><th>n${n.id}</th><td>${st.memtable_entries} entries<br>${st.memtable_bytes} B</td><td>${levels}</td><td>${st.flushes}</td><td>${st.compactions}</td></tr>`;
       })
       .join('');

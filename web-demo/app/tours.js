@@ -153,7 +153,45 @@ export const TOURS = [
       },
     ],
   },
+  {
+    id: 'lsm',
+    title: 'Flush and compaction (under the log)',
+    config: { seed: 5, nodes: 3 },
+    open: 'under-panel',
+    steps: [
+      { say: () => 'Under each node\'s Raft log sits an LSM store. Open "Under the log" (it is open now) to watch it. First, an election.', until: ev('role', (e) => e.role === 'Leader') },
+      {
+        say: () => 'Applied writes go into the store\'s memtable, a sorted in-memory buffer (4 KB here, tiny so it fills fast). A client now writes 30 keys of 150 bytes.',
+        act: (s, t) => {
+          t.before = leaderStore(s).flushes;
+          for (let i = 0; i < 30; i++) s.act('put', `k${String(i).padStart(3, '0')}`, 'v'.repeat(150));
+        },
+        untilState: (st, t) => leaderStore(t.session).flushes > t.before,
+        maxMs: 10000,
+      },
+      {
+        say: (t) => `The memtable outgrew its limit: the store froze it and wrote it out as a sorted, immutable file (an SSTable) in level 0 (L${0}: ${leaderStore(t.session).levels.find((l) => l.level === 0)?.files ?? 0} file(s) on the leader). Level-0 files may overlap, so a read checks each. More writes:`,
+        act: (s, t) => {
+          t.before = leaderStore(s).compactions;
+          for (let i = 30; i < 90; i++) s.act('put', `k${String(i).padStart(3, '0')}`, 'w'.repeat(150));
+        },
+        untilState: (st, t) => leaderStore(t.session).compactions > t.before,
+        maxMs: 20000,
+      },
+      {
+        say: (t) => {
+          const levels = leaderStore(t.session).levels.filter((l) => l.files).map((l) => `L${l.level}: ${l.files} file(s)`).join(', ');
+          return `Enough level-0 files piled up, so a compaction merged them into one sorted run further down (${levels} on the leader): fewer files for a read to check, and overwritten or deleted versions can be dropped. Each replica flushes and compacts on its own schedule: they apply the same log, so they hold the same keys and values, but in differently shaped files (compare the nodes in the table).`;
+        },
+      },
+    ],
+  },
 ];
+
+function leaderStore(s) {
+  const st = s.c.state({ log_tail: 0 });
+  return st.nodes.find((n) => n.id === st.leader)?.store ?? { flushes: 0, compactions: 0, levels: [] };
+}
 
 /** Drives one tour at a time on the session, with the card in the page. */
 export class TourRunner {
@@ -175,6 +213,7 @@ export class TourRunner {
     this.ctx = { session: this.s, mark: {} };
     this.ui.onStart(tour.config);
     this.ui.card.hidden = false;
+    if (tour.open) document.getElementById(tour.open).open = true;
     this.show();
   }
 

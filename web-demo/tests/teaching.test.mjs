@@ -137,6 +137,15 @@ test('tour: partition and log rollback', async () => {
   assert.match(texts.at(-1), /rolled back/);
 });
 
+test('tour: flush and compaction', async () => {
+  const texts = await runTour('lsm');
+  assert.match(texts.join('\n'), /SSTable/);
+  const st = await page.evaluate(() => window.demo.state());
+  const store = st.nodes.find((n) => n.id === st.leader).store;
+  assert.ok(store.flushes >= 2 && store.compactions >= 1, JSON.stringify(store));
+  assert.match(await page.textContent('#under-body'), /#\d+ \d+ B/);
+});
+
 test('the page fits a phone: no sideways scrolling, the cluster stays visible', async () => {
   const phone = await s.context.newPage();
   await phone.setViewportSize({ width: 390, height: 844 });
