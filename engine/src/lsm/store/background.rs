@@ -36,6 +36,7 @@ impl Store {
                 }
                 WalNext::Idle => {}
             }
+            progressed |= self.advance_install();
             progressed |= self.start_manifest_write();
             progressed |= self.start_jobs();
             while self.imm.len() < MAX_IMMUTABLE || self.mem.approx_bytes() < self.config.memtable_bytes {
@@ -83,7 +84,7 @@ impl Store {
     }
 
     pub(super) fn start_jobs(&mut self) -> bool {
-        if self.jobs_paused {
+        if self.jobs_paused || self.install.is_some() {
             return false;
         }
         let mut started = false;

@@ -127,6 +127,7 @@ impl Store {
             }
             EditPurpose::TrivialMove(_) => self.compaction_running = false,
             EditPurpose::Rollover(file) => self.delete_file(file),
+            EditPurpose::Install(inst) => self.install_edit_failed(*inst, e),
         }
     }
 
@@ -134,6 +135,7 @@ impl Store {
         let outputs: Vec<Arc<TableFile>> = match &purpose {
             EditPurpose::Flush(r) | EditPurpose::Compaction(r) => r.outputs.clone(),
             EditPurpose::TrivialMove(_) | EditPurpose::Rollover(_) => Vec::new(),
+            EditPurpose::Install(e) => e.opened.clone(),
         };
         let current = self.version.clone();
         let lookup = |n: u64| {
@@ -197,6 +199,7 @@ impl Store {
             }
             // Handled by `manifest_done`; never installed as an edit.
             EditPurpose::Rollover(_) => {}
+            EditPurpose::Install(e) => self.install_done(*e),
         }
     }
 

@@ -234,11 +234,13 @@ pub(crate) enum WalWaiter {
 }
 
 mod background;
+mod install;
 mod manifest_log;
 mod reads;
 mod recovery;
 use reads::{decode_block, ScanState};
 use recovery::Recovery;
+pub use install::{IncomingTable, TableSet};
 
 #[derive(Debug)]
 enum Phase {
@@ -256,6 +258,8 @@ enum Pending {
     Read { id: ReqId, lookup: Lookup, file: FileName, handle: BlockHandle },
     Scan { id: ReqId, scan: ScanState, file: FileName, handle: BlockHandle },
     Delete,
+    /// A read of an incoming table (`install`).
+    Install,
 }
 
 /// A manifest edit being written, and what to do once it is durable.
@@ -266,6 +270,8 @@ enum EditPurpose {
     TrivialMove(Plan),
     /// A fresh manifest holding the whole version, replacing the current one.
     Rollover(FileName),
+    /// Tables from elsewhere replacing the whole contents (`install`).
+    Install(alloc::boxed::Box<install::InstallEdit>),
 }
 
 /// Where a manifest edit is in its write.
@@ -330,6 +336,8 @@ pub struct Store {
     cursors: [Vec<u8>; NUM_LEVELS],
     snapshots: BTreeMap<u64, usize>,
     graveyard: Vec<Arc<TableFile>>,
+    /// Tables being installed (`install`).
+    install: Option<install::Install>,
     cache: BlockCache,
     last_sync_ms: u64,
     stats: Stats,
@@ -393,6 +401,7 @@ impl Store {
             cursors: Default::default(),
             snapshots: BTreeMap::new(),
             graveyard: Vec::new(),
+            install: None,
             cache,
             last_sync_ms: 0,
             stats: Stats::default(),
@@ -489,6 +498,7 @@ impl Store {
                 }
             },
             Pending::Delete => {}
+            Pending::Install => self.install_io(result),
         }
         self.drive(now_ms);
     }
@@ -681,6 +691,7 @@ impl Store {
             && !self.compaction_running
             && self.manifest_inflight.is_none()
             && self.manifest_queue.is_empty()
+            && self.install.is_none()
     }
 
     /// Panics when an internal invariant is broken (tests and simulations call it after every
