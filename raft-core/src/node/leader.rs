@@ -293,7 +293,7 @@ impl Node {
     }
 
     fn start_snapshot(&mut self, to: NodeId) {
-        let meta = self.log.snapshot.clone();
+        let meta = self.snapshot_to_send();
         let max_bytes = self.cfg.snapshot_chunk_bytes;
         if let Some(pr) = self.tracker.get_mut(to) {
             pr.become_snapshot(meta.clone());

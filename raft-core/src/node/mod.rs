@@ -177,6 +177,8 @@ pub struct Node {
     broadcast_pending: bool,
     incoming_snapshot: Option<IncomingSnapshot>,
     conf_history: Vec<(Index, ConfState)>,
+    /// A snapshot the application can send, newer than the compaction (`offer_snapshot`).
+    offered_snapshot: Option<SnapshotMeta>,
 }
 
 impl Node {
@@ -268,6 +270,7 @@ impl Node {
             broadcast_pending: false,
             incoming_snapshot: None,
             conf_history,
+            offered_snapshot: None,
             cfg,
         };
         node.reset_randomized_timeout();
@@ -464,6 +467,30 @@ impl Node {
         self.log.compact(SnapshotMeta { index, term, conf });
         self.release_shared_appends();
         Ok(())
+    }
+
+    /// The application holds a durable snapshot of its state machine at `index` (at or
+    /// above the last compaction, at most applied) and can send it: followers that need a
+    /// snapshot from now on are sent this one rather than the compaction's (etcd raft's
+    /// `Storage::snapshot`, which may be newer than the first index). The log is not
+    /// compacted. A later offer or a compaction past `index` replaces it.
+    pub fn offer_snapshot(&mut self, index: Index) -> Result<(), CommandError> {
+        if index > self.log.applied || index < self.log.snapshot.index {
+            return Err(CommandError::BadCompactIndex);
+        }
+        let term = self.log.term(index).ok_or(CommandError::BadCompactIndex)?;
+        let conf = self.conf_at(index);
+        self.offered_snapshot = Some(SnapshotMeta { index, term, conf });
+        Ok(())
+    }
+
+    /// The snapshot a follower that needs one is sent: the offered one if it is at least as
+    /// new as the compaction, else the compaction's.
+    pub fn snapshot_to_send(&self) -> SnapshotMeta {
+        match &self.offered_snapshot {
+            Some(o) if o.index >= self.log.snapshot.index => o.clone(),
+            _ => self.log.snapshot.clone(),
+        }
     }
 
     /// The next output to carry out, or `None` when there is nothing to do until the next
