@@ -60,6 +60,7 @@ impl World {
                 cfg.disk_latency_ms = 1;
                 cfg.flush_interval_ms = opt("flush")?.unwrap_or(1_000_000);
                 cfg.log_keep_entries = opt("log-keep")?.unwrap_or(cfg.log_keep_entries);
+                cfg.snapshot_chunk_bytes = opt("chunk")?.unwrap_or(cfg.snapshot_chunk_bytes);
                 cfg.record_trace = true;
                 self.c = Some(Cluster::new(cfg));
                 self.seq = 0;

@@ -164,6 +164,7 @@ enum Phase {
 #[derive(Debug)]
 struct Current {
     index: Index,
+    term: u64,
     cmd: WriteCommand,
     own: BlockMap,
     wait: Wait,
@@ -286,6 +287,20 @@ impl Applier {
     /// known to be in the store already (its durable applied mark after a restart).
     pub fn skip_to(&mut self, index: Index) {
         self.applied = self.applied.max(index);
+    }
+
+    /// Starts over after the store's contents were replaced (a snapshot was installed):
+    /// forgets the applied index and the cached blocks, and reads the apply state back
+    /// ([`ApplyOutput::Recovered`]). Call only when idle.
+    pub fn reload(&mut self, now_ms: u64, store: &mut Store) {
+        debug_assert!(self.is_idle(), "reload while applying");
+        self.queue.clear();
+        self.current = None;
+        self.applied = Index(0);
+        self.state = ApplyState::default();
+        *self.cache.borrow_mut() = BlockCache::new(self.config.block_cache_bytes);
+        self.phase = Phase::Closed;
+        self.start_recovery(now_ms, store);
     }
 
     /// Takes the next output. Drain until `None` after every input.
@@ -414,7 +429,7 @@ impl Applier {
         }
         match LogCommand::decode(&entry.data) {
             Ok(LogCommand::Write(cmd)) => {
-                self.current = Some(Current { index: entry.index, cmd, own: BlockMap::new(), wait: Wait::Run, view: None });
+                self.current = Some(Current { index: entry.index, term: entry.term.0, cmd, own: BlockMap::new(), wait: Wait::Run, view: None });
             }
             // The leader encoded it: bytes that do not decode are the same on every replica
             // (from a newer version, or a bug), so they apply as a no-op everywhere.
@@ -426,7 +441,7 @@ impl Applier {
         let Some(cur) = self.current.as_ref() else { return };
         let outcome = {
             let snap = StoreSnapshot::new(store, &cur.own, &self.cache);
-            let r = run_write(&snap, cur.index, &cur.cmd, self.state, self.config.epoch);
+            let r = run_write(&snap, cur.index, cur.term, &cur.cmd, self.state, self.config.epoch);
             match r {
                 Err(Stop::Pending) => match snap.needed() {
                     Some(n) => RunOutcome::Need(n.file, n.handle, snap.view().version.clone()),
@@ -492,6 +507,7 @@ enum Stop {
 fn run_write(
     snap: &StoreSnapshot<'_>,
     index: Index,
+    term: u64,
     cmd: &WriteCommand,
     state: ApplyState,
     epoch: Epoch,
@@ -537,7 +553,7 @@ fn run_write(
         // session records the failure so a retry gets the same answer.
         Err(e) => (Err(ClientError::Invalid(e.to_string())), Batch::new()),
     };
-    let new_state = ApplyState { index: index.0, last_ts: commit_ts.0 };
+    let new_state = ApplyState { index: index.0, last_ts: commit_ts.0, term };
     batch.put(&skey, &SessionRecord { seq: cmd.seq, result: result.clone() }.encode());
     batch.put(APPLY_STATE_KEY, &new_state.encode());
     batch.set_applied_mark(index.0);

@@ -147,7 +147,7 @@ fn recovery_reads_the_apply_state_back_and_skips_what_is_stored() {
     let mut a = Rig::open(Files::new());
     a.apply(entries[..40].to_vec());
     a.flush();
-    let stored = ApplyState { index: 40, last_ts: a.applier.last_ts().0 };
+    let stored = ApplyState { index: 40, last_ts: a.applier.last_ts().0, term: 1 };
     assert_eq!(a.applier.state(), stored);
     // Each batch carries its entry's index: the flush made the store durable up to 40.
     assert_eq!(a.store.durable_mark(), 40);

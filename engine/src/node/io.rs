@@ -28,6 +28,12 @@ pub(crate) enum Owner {
     ApplyBlock(FileName, BlockHandle),
     /// A block the reader asked for.
     ReadBlock(FileName, BlockHandle),
+    /// Part `.1` of snapshot chunk read `.0` (leader).
+    SnapRead(u64, usize),
+    /// A write of a staged snapshot table (follower), by snapshot index.
+    SnapWrite(strata_raft::Index),
+    /// A delete of an abandoned staged table.
+    SnapDelete,
 }
 
 /// Node-level I/O ids in flight.

@@ -31,6 +31,7 @@ pub mod command;
 pub mod io;
 pub mod raftlog;
 pub mod read;
+pub mod snapshot;
 mod replica;
 mod requests;
 pub mod state;

@@ -138,6 +138,7 @@ pub struct Node {
     next_tick_ms: u64,
     next_flush_ms: u64,
     flush: Option<ReqId>,
+    snap: super::snapshot::SnapState,
     /// The store's durable mark the log was last compacted behind.
     compacted_mark: u64,
     stats: NodeStats,
@@ -155,6 +156,7 @@ impl core::fmt::Debug for Node {
 
 mod output;
 mod pump;
+mod snapshot;
 
 pub use output::{NodeError, NodeEvent, NodeOutput, NodeStats, PeerError};
 
@@ -180,6 +182,7 @@ impl Node {
             next_tick_ms: now_ms + cfg.tick_ms.max(1),
             next_flush_ms: now_ms + cfg.flush_interval_ms.max(1),
             flush: None,
+            snap: Default::default(),
             compacted_mark: 0,
             stats: NodeStats::default(),
             cfg,
@@ -239,6 +242,10 @@ impl Node {
         if m.region != self.cfg.region {
             return Err(PeerError::UnknownRegion(m.region));
         }
+        if self.raft.is_none() {
+            return Err(PeerError::NotReady);
+        }
+        self.check_snapshot_chunk(&m).map_err(PeerError::Snapshot)?;
         let raft = self.raft.as_mut().ok_or(PeerError::NotReady)?;
         let PeerBody::Raft(msg) = m.body;
         let r = raft.step(msg).map_err(PeerError::Raft);
@@ -259,6 +266,9 @@ impl Node {
                 let b = block_result(file, handle, result);
                 self.reader.handle_block(&self.store, file, handle, b);
             }
+            Some(Owner::SnapRead(read, part)) => self.snapshot_read_done(read, part, result),
+            Some(Owner::SnapWrite(index)) => self.snapshot_write_done(index, &result),
+            Some(Owner::SnapDelete) => {}
             None => return,
         }
         self.pump(now_ms);
@@ -277,6 +287,7 @@ impl Node {
             if let Some(r) = self.raft.as_mut() {
                 r.tick();
             }
+            self.snapshot_tick();
             self.next_tick_ms += tick;
         }
         for (id, _) in self.requests.expire(now_ms) {
@@ -354,6 +365,11 @@ impl Node {
         self.log.stats()
     }
 
+    /// Snapshot counters.
+    pub fn snapshot_stats(&self) -> super::snapshot::SnapStats {
+        self.snap.stats
+    }
+
     /// Requests waiting at this node.
     pub fn pending_requests(&self) -> usize {
         self.requests.len()
@@ -366,6 +382,7 @@ impl Node {
             && self.store.is_idle()
             && self.log.is_idle()
             && self.applier.is_idle()
+            && self.snap.held.is_empty()
             && self.raft.as_ref().is_none_or(|r| !r.has_output())
     }
 

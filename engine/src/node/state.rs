@@ -2,8 +2,8 @@
 //! the apply state and the client session table. Both are written in the same batch as the
 //! write they describe, so after a crash they agree with the data.
 //!
-//! * `n a` → [`ApplyState`]: the Raft index of the last entry whose batch this is, and the
-//!   commit timestamp it used (the next write's timestamp must be above it).
+//! * `n a` → [`ApplyState`]: the Raft index and term of the last entry whose batch this is,
+//!   and the commit timestamp it used (the next write's timestamp must be above it).
 //! * `n s <client id: u64 BE>` → [`SessionRecord`]: the session's last applied sequence
 //!   number and that write's answer, returned again to a retry.
 use super::wire::{decode, encode, ClientError, ClientId, ClientReply};
@@ -23,6 +23,10 @@ pub struct ApplyState {
     pub index: u64,
     /// The commit timestamp of the newest applied write (0: none).
     pub last_ts: u64,
+    /// The Raft term of entry `index`: with it the store's state names the log position it
+    /// is at, which rebuilds the Raft log's base if a snapshot was installed in the store
+    /// and the crash came before the log recorded it (`node::snapshot`).
+    pub term: u64,
 }
 
 /// One client session: its last applied write and that write's answer.
@@ -72,7 +76,7 @@ mod tests {
 
     #[test]
     fn records_roundtrip() {
-        let s = ApplyState { index: 7, last_ts: 1 << 40 };
+        let s = ApplyState { index: 7, last_ts: 1 << 40, term: 2 };
         assert_eq!(ApplyState::decode(&s.encode()), Ok(s));
         let r = SessionRecord { seq: 3, result: Ok(ClientReply::Swapped { swapped: false, revision: 9 }) };
         assert_eq!(SessionRecord::decode(&r.encode()), Ok(r));

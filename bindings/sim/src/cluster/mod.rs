@@ -120,6 +120,8 @@ pub struct ClusterConfig {
     pub log_keep_entries: u64,
     /// Raft log segment size.
     pub segment_bytes: u64,
+    /// Largest snapshot chunk (small: a snapshot travels in many chunks).
+    pub snapshot_chunk_bytes: u64,
     /// Keep a readable trace of the run.
     pub record_trace: bool,
     /// Keep the structured event log ([`Cluster::events`]).
@@ -150,6 +152,7 @@ impl ClusterConfig {
             flush_interval_ms: 300,
             log_keep_entries: 100_000,
             segment_bytes: 64 << 10,
+            snapshot_chunk_bytes: 16 << 10,
             record_trace: false,
             record_events: false,
             user: UserConfig::default(),
@@ -335,6 +338,7 @@ impl Cluster {
         let seed = self.cfg.seed.rotate_left(17) ^ ((k as u64 + 1) << 40) ^ m.incarnation;
         let mut nc = NodeConfig::new(NodeId(k as u64 + 1), ids, seed);
         nc.raft.election_tick = self.cfg.election_tick;
+        nc.raft.snapshot_chunk_bytes = self.cfg.snapshot_chunk_bytes;
         nc.tick_ms = self.cfg.tick_ms;
         nc.request_timeout_ms = self.cfg.client.attempt_timeout_ms * 3;
         nc.flush_interval_ms = self.cfg.flush_interval_ms;

@@ -109,7 +109,9 @@ pub fn describe_event(e: &NodeEvent) -> Option<String> {
         NodeEvent::Applied { index } => format!("applied i{}", index.0),
         NodeEvent::Flushed { mark } => format!("flushed mark i{mark}"),
         NodeEvent::Compacted { index } => format!("log compacted to i{}", index.0),
-        NodeEvent::SnapshotNeeded { peer } => format!("snapshot needed by n{}", peer.0),
+        NodeEvent::SnapshotPinned { index, files, bytes } => format!("snapshot pinned at i{} ({files} files, {bytes} bytes)", index.0),
+        NodeEvent::SnapshotInstalled { index } => format!("snapshot installed at i{}", index.0),
+        NodeEvent::LogRebased { index } => format!("log rebased at i{} (store ahead)", index.0),
         NodeEvent::Failed(err) => format!("FAILED {err}"),
     })
 }

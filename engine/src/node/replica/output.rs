@@ -20,6 +20,9 @@ pub enum NodeError {
     Apply(crate::node::apply::ApplyError),
     /// The durable state of the two disks does not fit together, or Raft refused it.
     Inconsistent(String),
+    /// A received snapshot cannot be installed (its files failed to write or to open). The
+    /// store keeps its old contents; after a restart the leader sends the snapshot again.
+    Snapshot(String),
 }
 
 impl core::fmt::Display for NodeError {
@@ -29,6 +32,7 @@ impl core::fmt::Display for NodeError {
             NodeError::Log(e) => write!(f, "raft log: {e}"),
             NodeError::Apply(e) => write!(f, "apply: {e}"),
             NodeError::Inconsistent(why) => write!(f, "inconsistent state: {why}"),
+            NodeError::Snapshot(why) => write!(f, "snapshot: {why}"),
         }
     }
 }
@@ -44,6 +48,8 @@ pub enum PeerError {
     NotReady,
     /// The Raft core refused the message.
     Raft(StepError),
+    /// A snapshot chunk that does not decode (checked before Raft sees it).
+    Snapshot(crate::node::snapshot::format::SnapshotError),
 }
 
 /// Something that happened, for traces and metrics.
@@ -87,10 +93,26 @@ pub enum NodeEvent {
         /// The new first index minus one.
         index: Index,
     },
-    /// A follower needs a snapshot, which this version cannot send yet.
-    SnapshotNeeded {
-        /// The follower.
-        peer: NodeId,
+    /// Leader: the store's tables at `index` are pinned and offered to followers that need
+    /// a snapshot.
+    SnapshotPinned {
+        /// The applied index they hold.
+        index: Index,
+        /// Files.
+        files: usize,
+        /// Bytes of the snapshot stream.
+        bytes: u64,
+    },
+    /// Follower: a received snapshot is installed as the store's contents.
+    SnapshotInstalled {
+        /// Its index.
+        index: Index,
+    },
+    /// Recovery found the store ahead of the Raft log (a crash after a snapshot's install,
+    /// before the log recorded it) and rebuilt the log's base at the store's applied index.
+    LogRebased {
+        /// The store's applied index.
+        index: Index,
     },
     /// The node stopped; see [`NodeError`].
     Failed(NodeError),

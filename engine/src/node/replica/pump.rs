@@ -20,6 +20,7 @@ impl Node {
             progress |= self.drain_raft(now_ms);
             progress |= self.drain_applier(now_ms);
             progress |= self.drain_reader();
+            progress |= self.advance_install(now_ms);
             if !progress {
                 return;
             }
@@ -37,7 +38,9 @@ impl Node {
                 }
                 StoreOutput::Job(job) => self.out.push_back(NodeOutput::Job(job)),
                 StoreOutput::Reply { id, result } => {
-                    if self.applier.owns(id) {
+                    if self.owns_install(id) {
+                        self.snapshot_installed(now_ms, result);
+                    } else if self.applier.owns(id) {
                         self.applier.handle_store_reply(now_ms, &mut self.store, id, result);
                     } else if self.flush == Some(id) {
                         // A failed flush is retried by the store itself; the timer asks again.
@@ -72,6 +75,8 @@ impl Node {
                     self.try_start();
                 }
                 LogOutput::Recovered(Err(e)) | LogOutput::Failed(e) => self.fail(NodeError::Log(e)),
+                // Recovery's own record (a rebuilt base): not Raft's.
+                LogOutput::Persisted(pid) if pid == super::snapshot::REBASE_PERSIST => {}
                 LogOutput::Persisted(pid) => {
                     if let Some(raft) = self.raft.as_mut() {
                         if let Err(e) = raft.handle_persisted(pid) {
@@ -98,8 +103,7 @@ impl Node {
                 RaftOutput::Persist(p) => {
                     let last = p.entries.last().map_or(Index(0), |e| e.index);
                     self.out.push_back(NodeOutput::Event(NodeEvent::Persisting { entries: p.entries.len(), last }));
-                    self.log.persist(&p);
-                    raft.recycle(p.entries);
+                    self.snapshot_persist(now_ms, p);
                 }
                 RaftOutput::Apply(entries) => {
                     for e in &entries {
@@ -132,10 +136,8 @@ impl Node {
                         }
                     }
                 }
-                // Snapshots are not sent yet: the leader asks again after two election
-                // timeouts; the follower cannot catch up until then.
-                RaftOutput::ReadSnapshotChunk { to, .. } => self.event(NodeEvent::SnapshotNeeded { peer: to }),
-                RaftOutput::StageSnapshotChunk { .. } => {}
+                RaftOutput::ReadSnapshotChunk { to, meta, offset, max_bytes } => self.snapshot_read(to, &meta, offset, max_bytes),
+                RaftOutput::StageSnapshotChunk { meta, offset, data, .. } => self.snapshot_stage(&meta, offset, &data),
                 RaftOutput::LeaderChanged { term, leader } => self.event(NodeEvent::LeaderChanged { term, leader }),
             }
         }
@@ -151,7 +153,7 @@ impl Node {
         }
     }
 
-    fn drain_applier(&mut self, _now_ms: u64) -> bool {
+    fn drain_applier(&mut self, now_ms: u64) -> bool {
         let mut progress = false;
         let mut applied = None;
         while let Some(out) = self.applier.poll() {
@@ -175,6 +177,7 @@ impl Node {
                         *store_ready = true;
                     }
                     self.try_start();
+                    self.snapshot_reloaded(now_ms);
                 }
                 ApplyOutput::Recovered(Err(e)) | ApplyOutput::Failed(e) => self.fail(NodeError::Apply(e)),
             }
@@ -209,10 +212,11 @@ impl Node {
     /// Starts Raft once both disks are recovered.
     fn try_start(&mut self) {
         let Phase::Opening { store_ready: true, log: Some(_) } = &self.phase else { return };
-        let Phase::Opening { log: Some(mut rec), .. } = core::mem::replace(&mut self.phase, Phase::Running) else { return };
+        let Phase::Opening { log: Some(rec), .. } = core::mem::replace(&mut self.phase, Phase::Running) else { return };
         let mark = Index(self.store.durable_mark());
         self.compacted_mark = mark.0;
         let applied = self.applier.applied().max(mark);
+        let mut rec = self.rebase_if_needed(rec, applied);
         let first = rec.snapshot.as_ref().map_or(Index(0), |s| s.index);
         let last = rec.entries.last().map_or(first, |e| e.index);
         if applied > last {
@@ -239,16 +243,8 @@ impl Node {
         self.stats.flushes += 1;
         self.event(NodeEvent::Flushed { mark });
         let Some(raft) = self.raft.as_mut() else { return };
-        let mut target = mark.min(self.applier.applied().0).saturating_sub(self.cfg.log_keep_entries);
-        if raft.is_leader() {
-            // Keep what a follower still needs (it could only catch up from a snapshot).
-            let conf = raft.conf_state();
-            for peer in conf.voters.iter().chain(conf.learners.iter()) {
-                if let Some((matched, _, _)) = raft.progress(*peer) {
-                    target = target.min(matched.0);
-                }
-            }
-        }
+        // Followers further behind than this catch up from a snapshot (`node::snapshot`).
+        let target = mark.min(self.applier.applied().0).saturating_sub(self.cfg.log_keep_entries);
         if target > raft.snapshot_meta().index.0 && raft.compact(Index(target)).is_ok() {
             self.stats.compactions += 1;
             self.event(NodeEvent::Compacted { index: Index(target) });
