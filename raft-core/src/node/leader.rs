@@ -443,6 +443,11 @@ impl Node {
                 pr.become_probe();
                 pr.stalled_heartbeats = 0;
             }
+            if pr.state == ProgressState::Probe && pr.next > last {
+                // An abandoned snapshot left `next` past the log (it assumed the follower
+                // installed it): an empty probe there is refused and finds where it stands.
+                self.maybe_send_append(from, true);
+            }
             self.broadcast_pending = true;
         } else {
             pr.stalled_heartbeats = 0;
