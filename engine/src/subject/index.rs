@@ -1,24 +1,26 @@
 //! The subscription index: a trie over subject tokens with queue groups and a match cache.
 //!
-//! Nodes live in one arena (`Vec`), addressed by `u32`. A node's literal children are found in
-//! one global hash table keyed by (parent node, token), so a node carries no map of its own;
-//! its `*` and `>` children are direct links. A subscription sits at the node its pattern ends
-//! on, either in the node's plain list or in one of its queue groups; removal is O(1) (swap
-//! remove with a back-pointer fix) and prunes nodes left empty.
+//! Storage is in [`super::node`]: nodes in one arena addressed by `u32`, token bytes in a key
+//! arena, literal children in one hash table keyed by (parent node, token) with the full hash
+//! kept in the entry, `*` and `>` children as direct links, and a node's first plain
+//! subscription stored inline. A subscription sits at the node its pattern ends on, either in
+//! the node's plain list or in one of its queue groups; removal is O(1) (swap remove with a
+//! back-pointer fix) and prunes nodes left empty.
 //!
-//! A match walks the subject's tokens from the root, following at each level the `>` child
-//! (which collects everything under it), the `*` child and the literal child. Plain values are
-//! appended to the caller's [`Matches`]; queue groups with the same name are merged across
-//! nodes and one member of each is chosen round-robin, from a starting point derived from the
-//! seed. See [`super::cache`] for the cache in front of the walk.
+//! A match splits the subject into tokens once (hashing each once), then walks from the root,
+//! following at each level the `>` child (which collects everything under it), the `*` child
+//! and the literal child; a chain of literal children is a loop, only `*` branches recurse.
+//! Plain values are appended to the caller's [`Matches`]; queue groups with the same name are
+//! merged across nodes and one member of each is chosen round-robin, from a starting point
+//! derived from the seed. See [`super::cache`] for the cache in front of the walk.
 use super::cache::{CacheConfig, MatchCache};
-use super::parse::{Pattern, Subject, SubjectError, Token};
+use super::node::{child_hash, same_token, token_hash, Child, Group, Kind, Node, NIL};
+use super::parse::{for_each_token, Pattern, Subject, SubjectError};
 use crate::lsm::hash::{hash64, mix64};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 use hashbrown::HashTable;
 
-const NIL: u32 = u32::MAX;
 
 /// A handle on one subscription in a [`SubjectIndex`]; stale handles are recognised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -107,8 +109,12 @@ pub struct SubjectIndex<V> {
     config: IndexConfig,
     nodes: Vec<Node<V>>,
     free_nodes: Vec<u32>,
-    /// Literal children of every node: node ids, hashed by (parent, token).
-    children: HashTable<u32>,
+    /// Token bytes of literal nodes (`key_off..key_off + key_len`).
+    keys: Vec<u8>,
+    /// Bytes of `keys` no live node uses (reclaimed by compaction).
+    dead_key_bytes: usize,
+    /// Literal children of every node, hashed by (parent, token).
+    children: HashTable<Child>,
     entries: Vec<Entry<V>>,
     free_entries: Vec<u32>,
     live: usize,
@@ -118,33 +124,8 @@ pub struct SubjectIndex<V> {
     cache: MatchCache<V>,
     /// Scratch for a match: (queue, node, group index) of every matching group.
     group_refs: Vec<(u32, u32, u32)>,
-}
-
-#[derive(Debug)]
-enum NodeKey {
-    Root,
-    Literal(Box<str>),
-    AnyOne,
-    Rest,
-}
-
-#[derive(Debug)]
-struct Node<V> {
-    parent: u32,
-    key: NodeKey,
-    any: u32,
-    rest: u32,
-    literal_children: u32,
-    plain: Vec<V>,
-    plain_slots: Vec<u32>,
-    groups: Vec<Group<V>>,
-}
-
-#[derive(Debug)]
-struct Group<V> {
-    queue: u32,
-    members: Vec<V>,
-    member_slots: Vec<u32>,
+    /// Scratch for a match: (start, end, hash) of every token of the subject.
+    toks: Vec<(u32, u32, u64)>,
 }
 
 #[derive(Debug)]
@@ -171,11 +152,12 @@ struct Queues {
 impl<V: Copy> SubjectIndex<V> {
     /// An empty index.
     pub fn new(config: IndexConfig) -> Self {
-        let root = Node::new(NIL, NodeKey::Root);
         SubjectIndex {
             config,
-            nodes: alloc::vec![root],
+            nodes: alloc::vec![Node::new(NIL, Kind::Root)],
             free_nodes: Vec::new(),
+            keys: Vec::new(),
+            dead_key_bytes: 0,
             children: HashTable::new(),
             entries: Vec::new(),
             free_entries: Vec::new(),
@@ -184,6 +166,7 @@ impl<V: Copy> SubjectIndex<V> {
             generation: 0,
             cache: MatchCache::new(config.cache),
             group_refs: Vec::new(),
+            toks: Vec::new(),
         }
     }
 
@@ -224,17 +207,12 @@ impl<V: Copy> SubjectIndex<V> {
     pub fn insert(&mut self, pattern: Pattern<'_>, queue: Option<&str>, value: V) -> SubId {
         self.generation += 1;
         let mut node = 0u32;
-        for token in pattern.tokens() {
-            node = self.child_or_insert(node, token);
-        }
+        let b = pattern.as_str().as_bytes();
+        for_each_token(b, |start, end| node = self.child_or_insert(node, &b[start..end]));
         let slot = self.alloc_entry(node, value);
         let n = &mut self.nodes[node as usize];
         let (queue_id, pos) = match queue {
-            None => {
-                n.plain.push(value);
-                n.plain_slots.push(slot);
-                (NIL, n.plain.len() - 1)
-            }
+            None => (NIL, n.plain.push(value, slot)),
             Some(name) => {
                 let q = self.queues.intern(name, self.config.seed);
                 let gi = match n.groups.iter().position(|g| g.queue == q) {
@@ -267,9 +245,7 @@ impl<V: Copy> SubjectIndex<V> {
         self.generation += 1;
         let n = &mut self.nodes[node as usize];
         if queue == NIL {
-            n.plain.swap_remove(pos);
-            n.plain_slots.swap_remove(pos);
-            if let Some(&moved) = n.plain_slots.get(pos) {
+            if let Some(moved) = n.plain.swap_remove(pos) {
                 self.entries[moved as usize].pos = pos as u32;
             }
         } else {
@@ -311,7 +287,8 @@ impl<V: Copy> SubjectIndex<V> {
             Err(hash) => hash,
         };
         self.group_refs.clear();
-        self.walk(0, s, 0, &mut out.plain);
+        self.split(s.as_bytes());
+        self.walk(s.as_bytes(), 0, 0, &mut out.plain);
         self.group_refs.sort_unstable();
         if let Some(hash) = hash {
             if self.cache.admit(hash) {
@@ -362,8 +339,9 @@ impl<V: Copy> SubjectIndex<V> {
             }
             live += 1;
             let n = &self.nodes[e.node as usize];
+            assert_ne!(n.kind, Kind::Free, "entry at a free node");
             if e.queue == NIL {
-                assert_eq!(n.plain_slots[e.pos as usize], slot as u32, "plain back-pointer");
+                assert_eq!(n.plain.slot(e.pos as usize), Some(slot as u32), "plain back-pointer");
             } else {
                 let g = n.groups.iter().find(|g| g.queue == e.queue).expect("entry's group exists");
                 assert_eq!(g.member_slots[e.pos as usize], slot as u32, "member back-pointer");
@@ -372,52 +350,92 @@ impl<V: Copy> SubjectIndex<V> {
         }
         assert_eq!(live, self.live, "live count");
         let mut literal_counts = alloc::vec![0u32; self.nodes.len()];
-        for &c in self.children.iter() {
-            let n = &self.nodes[c as usize];
-            assert!(matches!(n.key, NodeKey::Literal(_)), "only literal nodes in the table");
+        for c in self.children.iter() {
+            let n = &self.nodes[c.node as usize];
+            assert_eq!(n.kind, Kind::Literal, "only literal nodes in the table");
+            assert_eq!(n.parent, c.parent, "table entry's parent");
+            let h = child_hash(c.parent, token_hash(self.config.seed, self.key(c.node)));
+            assert_eq!(h, c.hash, "table entry's hash");
             literal_counts[n.parent as usize] += 1;
         }
+        let mut key_bytes = 0usize;
+        let mut plain_total = 0usize;
         for (i, n) in self.nodes.iter().enumerate() {
-            if self.free_nodes.contains(&(i as u32)) {
+            if n.kind == Kind::Free {
+                assert!(self.free_nodes.contains(&(i as u32)), "free node {i} not on the free list");
                 continue;
             }
+            plain_total += n.plain.len();
+            if n.kind == Kind::Literal {
+                key_bytes += n.key_len as usize;
+            }
             assert_eq!(n.literal_children, literal_counts[i], "literal child count of node {i}");
-            assert_eq!(n.plain.len(), n.plain_slots.len());
+            if n.any != NIL {
+                assert_eq!(self.nodes[n.any as usize].kind, Kind::AnyOne);
+                assert_eq!(self.nodes[n.any as usize].parent, i as u32);
+            }
+            if n.rest != NIL {
+                assert_eq!(self.nodes[n.rest as usize].kind, Kind::Rest);
+                assert_eq!(self.nodes[n.rest as usize].parent, i as u32);
+            }
             if i != 0 {
                 assert!(!n.is_empty(), "empty node {i} not pruned");
             }
         }
+        assert_eq!(key_bytes + self.dead_key_bytes, self.keys.len(), "key arena accounting");
+        let queued: usize = self.nodes.iter().flat_map(|n| n.groups.iter()).map(|g| g.members.len()).sum();
+        assert_eq!(plain_total + queued, self.live, "subscriptions stored");
     }
 
-    fn walk(&mut self, node: u32, s: &str, pos: usize, plain: &mut Vec<V>) {
-        let b = s.as_bytes();
-        let end = b[pos..].iter().position(|&c| c == b'.').map_or(b.len(), |k| pos + k);
-        let (any, rest) = {
-            let n = &self.nodes[node as usize];
-            (n.any, n.rest)
-        };
-        if rest != NIL {
-            self.collect(rest, plain);
-        }
-        if any != NIL {
-            self.step(any, s, end, plain);
-        }
-        if let Some(child) = self.find_child(node, &s[pos..end]) {
-            self.step(child, s, end, plain);
-        }
+    /// The token bytes of a literal node.
+    fn key(&self, node: u32) -> &[u8] {
+        let n = &self.nodes[node as usize];
+        &self.keys[n.key_off as usize..(n.key_off + n.key_len) as usize]
     }
 
-    fn step(&mut self, child: u32, s: &str, end: usize, plain: &mut Vec<V>) {
-        if end == s.len() {
-            self.collect(child, plain);
-        } else {
-            self.walk(child, s, end + 1, plain);
+    /// Fills `toks` with the (start, end, hash) of every token of a valid subject.
+    fn split(&mut self, b: &[u8]) {
+        self.toks.clear();
+        let (seed, toks) = (self.config.seed, &mut self.toks);
+        for_each_token(b, |start, end| toks.push((start as u32, end as u32, token_hash(seed, &b[start..end]))));
+    }
+
+    /// Collects what `node` and its descendants hold for the tokens from `level` on. Literal
+    /// chains loop; only `*` children recurse (depth bounded by the subject's token count).
+    fn walk(&mut self, s: &[u8], mut node: u32, mut level: usize, plain: &mut Vec<V>) {
+        let last_level = self.toks.len() - 1;
+        loop {
+            let (any, rest, literals) = {
+                let n = &self.nodes[node as usize];
+                (n.any, n.rest, n.literal_children)
+            };
+            if rest != NIL {
+                self.collect(rest, plain);
+            }
+            if any != NIL {
+                if level == last_level {
+                    self.collect(any, plain);
+                } else {
+                    self.walk(s, any, level + 1, plain);
+                }
+            }
+            if literals == 0 {
+                return;
+            }
+            let (start, end, th) = self.toks[level];
+            let Some(child) = self.find_child(node, &s[start as usize..end as usize], th) else { return };
+            if level == last_level {
+                self.collect(child, plain);
+                return;
+            }
+            node = child;
+            level += 1;
         }
     }
 
     fn collect(&mut self, node: u32, plain: &mut Vec<V>) {
         let n = &self.nodes[node as usize];
-        plain.extend_from_slice(&n.plain);
+        n.plain.extend_into(plain);
         for (gi, g) in n.groups.iter().enumerate() {
             self.group_refs.push((g.queue, node, gi as u32));
         }
@@ -446,64 +464,77 @@ impl<V: Copy> SubjectIndex<V> {
         }
     }
 
-    fn child_hash(parent: u32, token: &str) -> u64 {
-        mix64(hash64(token.as_bytes()) ^ u64::from(parent).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-    }
-
-    fn find_child(&self, parent: u32, token: &str) -> Option<u32> {
-        if self.nodes[parent as usize].literal_children == 0 {
-            return None;
-        }
-        let nodes = &self.nodes;
+    #[inline]
+    fn find_child(&self, parent: u32, token: &[u8], th: u64) -> Option<u32> {
+        let h = child_hash(parent, th);
+        let (nodes, keys) = (&self.nodes, &self.keys);
         self.children
-            .find(Self::child_hash(parent, token), |&c| {
-                let n = &nodes[c as usize];
-                n.parent == parent && matches!(&n.key, NodeKey::Literal(k) if **k == *token)
+            .find(h, |c| {
+                c.hash == h && c.parent == parent && {
+                    let n = &nodes[c.node as usize];
+                    same_token(&keys[n.key_off as usize..(n.key_off + n.key_len) as usize], token)
+                }
             })
-            .copied()
+            .map(|c| c.node)
     }
 
-    fn child_or_insert(&mut self, parent: u32, token: Token<'_>) -> u32 {
+    fn child_or_insert(&mut self, parent: u32, token: &[u8]) -> u32 {
         match token {
-            Token::AnyOne => {
+            b"*" => {
                 let c = self.nodes[parent as usize].any;
                 if c != NIL {
                     return c;
                 }
-                let c = self.alloc_node(parent, NodeKey::AnyOne);
+                let c = self.alloc_node(parent, Kind::AnyOne);
                 self.nodes[parent as usize].any = c;
                 c
             }
-            Token::Rest => {
+            b">" => {
                 let c = self.nodes[parent as usize].rest;
                 if c != NIL {
                     return c;
                 }
-                let c = self.alloc_node(parent, NodeKey::Rest);
+                let c = self.alloc_node(parent, Kind::Rest);
                 self.nodes[parent as usize].rest = c;
                 c
             }
-            Token::Literal(t) => {
-                if let Some(c) = self.find_child(parent, t) {
-                    return c;
-                }
-                let c = self.alloc_node(parent, NodeKey::Literal(t.into()));
-                self.nodes[parent as usize].literal_children += 1;
-                let nodes = &self.nodes;
-                self.children.insert_unique(Self::child_hash(parent, t), c, |&x| {
-                    let n = &nodes[x as usize];
-                    match &n.key {
-                        NodeKey::Literal(k) => Self::child_hash(n.parent, k),
-                        _ => 0,
+            _ => {
+                let th = token_hash(self.config.seed, token);
+                if self.nodes[parent as usize].literal_children > 0 {
+                    if let Some(c) = self.find_child(parent, token, th) {
+                        return c;
                     }
-                });
+                }
+                if self.dead_key_bytes > 4096 && self.dead_key_bytes > self.keys.len() / 2 {
+                    self.compact_keys();
+                }
+                let c = self.alloc_node(parent, Kind::Literal);
+                let n = &mut self.nodes[c as usize];
+                n.key_off = self.keys.len() as u32;
+                n.key_len = token.len() as u32;
+                self.keys.extend_from_slice(token);
+                self.nodes[parent as usize].literal_children += 1;
+                let hash = child_hash(parent, th);
+                self.children.insert_unique(hash, Child { hash, parent, node: c }, |x| x.hash);
                 c
             }
         }
     }
 
-    fn alloc_node(&mut self, parent: u32, key: NodeKey) -> u32 {
-        let node = Node::new(parent, key);
+    /// Rewrites the key arena with only the live nodes' tokens.
+    fn compact_keys(&mut self) {
+        let mut keys = Vec::with_capacity(self.keys.len() - self.dead_key_bytes);
+        for n in self.nodes.iter_mut().filter(|n| n.kind == Kind::Literal) {
+            let off = keys.len() as u32;
+            keys.extend_from_slice(&self.keys[n.key_off as usize..(n.key_off + n.key_len) as usize]);
+            n.key_off = off;
+        }
+        self.keys = keys;
+        self.dead_key_bytes = 0;
+    }
+
+    fn alloc_node(&mut self, parent: u32, kind: Kind) -> u32 {
+        let node = Node::new(parent, kind);
         match self.free_nodes.pop() {
             Some(i) => {
                 self.nodes[i as usize] = node;
@@ -535,48 +566,27 @@ impl<V: Copy> SubjectIndex<V> {
     /// Frees `node` and its ancestors while they hold nothing.
     fn prune(&mut self, mut node: u32) {
         while node != 0 && self.nodes[node as usize].is_empty() {
-            let parent = self.nodes[node as usize].parent;
-            let key = core::mem::replace(&mut self.nodes[node as usize].key, NodeKey::Root);
-            let p = &mut self.nodes[parent as usize];
-            match key {
-                NodeKey::AnyOne => p.any = NIL,
-                NodeKey::Rest => p.rest = NIL,
-                NodeKey::Literal(ref k) => {
-                    p.literal_children -= 1;
-                    let h = Self::child_hash(parent, k);
-                    if let Ok(found) = self.children.find_entry(h, |&c| c == node) {
+            let (parent, kind) = {
+                let n = &self.nodes[node as usize];
+                (n.parent, n.kind)
+            };
+            match kind {
+                Kind::AnyOne => self.nodes[parent as usize].any = NIL,
+                Kind::Rest => self.nodes[parent as usize].rest = NIL,
+                Kind::Literal => {
+                    let h = child_hash(parent, token_hash(self.config.seed, self.key(node)));
+                    if let Ok(found) = self.children.find_entry(h, |c| c.node == node) {
                         found.remove();
                     }
+                    self.nodes[parent as usize].literal_children -= 1;
+                    self.dead_key_bytes += self.nodes[node as usize].key_len as usize;
                 }
-                NodeKey::Root => {}
+                Kind::Root | Kind::Free => {}
             }
-            self.nodes[node as usize] = Node::new(NIL, NodeKey::Root);
+            self.nodes[node as usize] = Node::new(NIL, Kind::Free);
             self.free_nodes.push(node);
             node = parent;
         }
-    }
-}
-
-impl<V> Node<V> {
-    fn new(parent: u32, key: NodeKey) -> Self {
-        Node {
-            parent,
-            key,
-            any: NIL,
-            rest: NIL,
-            literal_children: 0,
-            plain: Vec::new(),
-            plain_slots: Vec::new(),
-            groups: Vec::new(),
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        self.plain.is_empty()
-            && self.groups.is_empty()
-            && self.any == NIL
-            && self.rest == NIL
-            && self.literal_children == 0
     }
 }
 

@@ -30,6 +30,7 @@
 pub mod cache;
 pub mod index;
 pub mod kv;
+mod node;
 pub mod parse;
 
 pub use cache::CacheConfig;

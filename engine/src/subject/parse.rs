@@ -101,6 +101,18 @@ pub enum Token<'a> {
     Rest,
 }
 
+impl<'a> Token<'a> {
+    /// Classifies one token's bytes (taken from a valid pattern, so UTF-8).
+    #[inline]
+    pub(crate) fn of(t: &'a [u8]) -> Token<'a> {
+        match t {
+            b"*" => Token::AnyOne,
+            b">" => Token::Rest,
+            lit => Token::Literal(core::str::from_utf8(lit).unwrap_or_default()),
+        }
+    }
+}
+
 impl<'a> Subject<'a> {
     /// Parses a literal subject of at most [`MAX_SUBJECT_BYTES`].
     pub fn parse(s: &'a str) -> Result<Self, SubjectError> {
@@ -151,11 +163,7 @@ impl<'a> Pattern<'a> {
 
     /// The tokens, in order.
     pub fn tokens(&self) -> impl Iterator<Item = Token<'a>> + 'a {
-        self.0.split('.').map(|t| match t {
-            "*" => Token::AnyOne,
-            ">" => Token::Rest,
-            lit => Token::Literal(lit),
-        })
+        self.0.split('.').map(|t| Token::of(t.as_bytes()))
     }
 
     /// True when this pattern matches `subject`.
@@ -194,8 +202,126 @@ const CLASS: [u8; 256] = {
     t
 };
 
-/// Validates the pattern rules in one pass over the bytes.
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// 0x80 in exactly the bytes of `w` equal to `byte` (no false positives, unlike the short
+/// "has zero byte" trick).
+#[inline]
+fn eq_mask(w: u64, byte: u8) -> u64 {
+    let x = w ^ (LO * u64::from(byte));
+    !(((x & LOW7) + LOW7) | x | LOW7)
+}
+
+/// The little-endian words of `b`, eight bytes each, the last one padded with `a`s.
+#[inline(always)]
+fn words(b: &[u8], mut f: impl FnMut(usize, u64) -> bool) -> bool {
+    let mut chunks = b.chunks_exact(8);
+    let mut base = 0usize;
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        if !f(base, u64::from_le_bytes(w)) {
+            return false;
+        }
+        base += 8;
+    }
+    let t = chunks.remainder().len();
+    if t == 0 {
+        return true;
+    }
+    let w = if b.len() >= 8 {
+        // The last eight bytes, shifted so the tail sits low, then padded.
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[b.len() - 8..]);
+        (u64::from_le_bytes(w) >> (8 * (8 - t))) | (LO * u64::from(b'a')) << (8 * t)
+    } else {
+        let mut w = LO * u64::from(b'a');
+        for (i, &c) in b.iter().enumerate() {
+            w = (w & !(0xff << (8 * i))) | u64::from(c) << (8 * i);
+        }
+        w
+    };
+    f(base, w)
+}
+
+/// Calls `f(start, end)` for every `.`-separated token of `b`, finding separators a word at a
+/// time.
+#[inline]
+pub(crate) fn for_each_token(b: &[u8], mut f: impl FnMut(usize, usize)) {
+    let mut start = 0usize;
+    words(b, |base, w| {
+        let mut dots = eq_mask(w, b'.');
+        while dots != 0 {
+            let end = base + (dots.trailing_zeros() / 8) as usize;
+            f(start, end);
+            start = end + 1;
+            dots &= dots - 1;
+        }
+        true
+    });
+    f(start, b.len());
+}
+
+/// Validates the pattern rules eight bytes at a time. `None` when the text breaks a rule (or
+/// holds a byte below `!`, which may be whitespace): [`scan`] then finds what and where, byte
+/// by byte. Separators are located with exact per-byte masks, so each token costs a few
+/// instructions whatever its length.
+#[inline]
+fn scan_fast(b: &[u8]) -> Option<ScanInfo> {
+    let n = b.len();
+    let mut first_wildcard = None;
+    let mut token = 0usize;
+    let mut start = 0usize;
+    let ok = words(b, |base, w| {
+        // Any byte below 0x21 (whitespace among them): let the exact scan decide.
+        if (w.wrapping_sub(LO * 0x21) & !w & HI) != 0 {
+            return false;
+        }
+        let mut dots = eq_mask(w, b'.');
+        while dots != 0 {
+            let end = base + (dots.trailing_zeros() / 8) as usize;
+            if end == start {
+                return false;
+            }
+            if end - start == 1 && (b[start] == b'*' || b[start] == b'>') {
+                if b[start] == b'>' {
+                    return false;
+                }
+                if first_wildcard.is_none() {
+                    first_wildcard = Some((token, start));
+                }
+            }
+            token += 1;
+            start = end + 1;
+            dots &= dots - 1;
+        }
+        true
+    });
+    if !ok || start >= n {
+        return None;
+    }
+    if n - start == 1 && (b[start] == b'*' || b[start] == b'>') && first_wildcard.is_none() {
+        first_wildcard = Some((token, start));
+    }
+    Some(ScanInfo { first_wildcard })
+}
+
+/// Validates the pattern rules: the word-at-a-time pass, or on any doubt the byte-by-byte one
+/// that reports the exact error.
 fn scan(s: &str, max_bytes: usize) -> Result<ScanInfo, SubjectError> {
+    let b = s.as_bytes();
+    if !b.is_empty() && b.len() <= max_bytes.min(MAX_SUBJECT_BYTES_LIMIT) {
+        if let Some(info) = scan_fast(b) {
+            return Ok(info);
+        }
+    }
+    scan_exact(s, max_bytes)
+}
+
+/// Validates the pattern rules in one pass over the bytes.
+fn scan_exact(s: &str, max_bytes: usize) -> Result<ScanInfo, SubjectError> {
     let b = s.as_bytes();
     let max = max_bytes.min(MAX_SUBJECT_BYTES_LIMIT);
     if b.is_empty() {
@@ -316,6 +442,40 @@ mod tests {
         assert_eq!(Subject::parse_with_max("abcd", 3), Err(TooLong { len: 4, max: 3 }));
         let huge = "a".repeat(MAX_SUBJECT_BYTES_LIMIT + 1);
         assert!(matches!(Subject::parse_with_max(&huge, usize::MAX), Err(TooLong { .. })));
+    }
+
+    /// The word-at-a-time scan agrees with the byte-by-byte one on every short text over an
+    /// alphabet of separators, wildcards, whitespace, control and multi-byte characters.
+    #[test]
+    fn fast_scan_agrees_with_exact_scan() {
+        let alphabet = ["a", ".", "*", ">", " ", "\t", "\x01", "é", "bc", "\x7f"];
+        let mut count = 0;
+        let mut texts = alloc::vec![alloc::string::String::new()];
+        for _ in 0..5 {
+            let mut next = alloc::vec::Vec::new();
+            for t in &texts {
+                for a in alphabet {
+                    next.push(alloc::format!("{t}{a}"));
+                }
+            }
+            for t in &next {
+                // Also at other alignments and lengths around the 8-byte words.
+                for pad in ["", "abcdefg.", "abcdefgh.", "x.yz."] {
+                    let text = alloc::format!("{pad}{t}");
+                    let exact = scan_exact(&text, MAX_SUBJECT_BYTES).map(|i| i.first_wildcard);
+                    let fast = scan_fast(text.as_bytes()).map(|i| i.first_wildcard);
+                    if let Some(f) = fast {
+                        assert_eq!(Ok(f), exact, "{text:?}");
+                    } else {
+                        assert!(exact.is_err() || text.bytes().any(|c| c < 0x21), "{text:?}: fast refused a valid text");
+                    }
+                    assert_eq!(scan(&text, MAX_SUBJECT_BYTES).map(|i| i.first_wildcard), exact);
+                    count += 1;
+                }
+            }
+            texts = next;
+        }
+        assert!(count > 100_000);
     }
 
     #[test]
