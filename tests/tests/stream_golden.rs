@@ -216,6 +216,7 @@ fn show_event(e: &Event) -> String {
                 FetchEnd::Filled => "filled",
                 FetchEnd::Expired => "expired",
                 FetchEnd::Deleted => "deleted",
+                FetchEnd::Interrupted => "interrupted",
             };
             format!("event: fetch {} ended {why} after {delivered}", fetch.0)
         }

@@ -22,18 +22,40 @@ pub(crate) enum Phase {
     Failed(StoreFailure),
 }
 
-/// Why a store request was made.
+/// One command's share of a group write.
 #[derive(Debug)]
-pub(crate) enum Inflight {
+pub(crate) enum Part {
     /// A publish: on success the stream's durable sequence reaches `seq`.
     Publish { ticket: Ticket, stream: u32, seq: u64 },
     /// A command acknowledged by its completion.
     Command { ticket: Ticket },
     /// A write nobody waits for (consumer state after a delivery, age expiry).
     Background,
+}
+
+/// Why a store request was made.
+#[derive(Debug)]
+pub(crate) enum Inflight {
+    /// A group write (or, for a group of duplicates only, a sync) and the commands in it.
+    Write(Vec<Part>),
     /// A recovery scan.
     Scan,
 }
+
+/// Commands waiting for the write in flight, merged into one batch.
+#[derive(Debug)]
+pub(crate) struct Group {
+    batch: Batch,
+    parts: Vec<Part>,
+    /// A duplicate publish waits in it: an empty group is then a store `Sync`.
+    sync: bool,
+}
+
+/// A group's batch is cut at this size (or the store's `max_batch_bytes`, if smaller).
+const GROUP_BYTES: usize = 4 << 20;
+
+/// After a rebuild failed to read the store, it is tried again this long after.
+pub(crate) const REBUILD_RETRY_MS: u64 = 100;
 
 /// An outstanding pull request.
 #[derive(Debug)]
@@ -60,6 +82,16 @@ pub struct Streams {
     pub(crate) next_fetch: u64,
     pub(crate) next_ticket: u64,
     pub(crate) inflight: BTreeMap<ReqId, Inflight>,
+    /// The one group write in flight.
+    pub(crate) writing: Option<ReqId>,
+    /// Groups waiting for it; commands join the last.
+    pub(crate) queued: VecDeque<Group>,
+    /// While recovery is a rebuild after a failed write (not the first open): that failure.
+    pub(crate) rebuilding: Option<StoreFailure>,
+    /// When a failed rebuild is tried again.
+    pub(crate) retry_at: Option<u64>,
+    /// Rebuilds after failed writes so far.
+    pub(crate) rebuilds: u64,
     /// (deadline, consumer, seq) of deliveries awaiting acknowledgement (some may be stale).
     pub(crate) ack_timers: BTreeSet<(u64, u64, u64)>,
     pub(crate) pull_timers: BTreeSet<(u64, FetchId)>,
@@ -85,6 +117,11 @@ impl Streams {
             next_fetch: 1,
             next_ticket: 1,
             inflight: BTreeMap::new(),
+            writing: None,
+            queued: VecDeque::new(),
+            rebuilding: None,
+            retry_at: None,
+            rebuilds: 0,
             ack_timers: BTreeSet::new(),
             pull_timers: BTreeSet::new(),
             events: VecDeque::new(),
@@ -110,9 +147,14 @@ impl Streams {
         self.events.pop_front()
     }
 
-    /// True while store requests of this engine are outstanding.
+    /// True while store requests of this engine are outstanding (or waiting to be submitted).
     pub fn has_inflight(&self) -> bool {
-        !self.inflight.is_empty()
+        !self.inflight.is_empty() || !self.queued.is_empty()
+    }
+
+    /// How many times the engine rebuilt its state from the store after a failed write.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds
     }
 
     /// Feeds a store reply. Returns false (and does nothing) when `id` is not this engine's.
@@ -121,49 +163,87 @@ impl Streams {
         self.tick(now_ms);
         match what {
             Inflight::Scan => self.scan_done(now_ms, store, result),
-            Inflight::Publish { ticket, stream, seq } => {
-                let ok = self.write_done(result);
-                self.complete(ticket, result);
-                if ok {
-                    if let Some(st) = self.streams.get_mut(&stream) {
-                        st.durable_seq = st.durable_seq.max(seq).min(st.last_seq);
-                    }
-                    self.serve_stream(now_ms, store, stream);
+            Inflight::Write(parts) => {
+                self.writing = None;
+                match result {
+                    Ok(_) => self.group_done(now_ms, store, parts),
+                    Err(e) => self.write_failed(now_ms, store, parts, e),
                 }
-            }
-            Inflight::Command { ticket } => {
-                self.write_done(result);
-                self.complete(ticket, result);
-            }
-            Inflight::Background => {
-                self.write_done(result);
             }
         }
         true
     }
 
-    fn complete(&mut self, ticket: Ticket, result: &Result<Reply, Error>) {
-        let result = result.as_ref().map(|_| ()).map_err(Clone::clone);
+    fn complete(&mut self, ticket: Ticket, result: Result<(), StoreFailure>) {
         self.events.push_back(Event::Completed { ticket, result });
     }
 
-    /// After a failed write memory is ahead of the store: refuse everything until reopened.
-    fn write_done(&mut self, result: &Result<Reply, Error>) -> bool {
-        match result {
-            Ok(_) => true,
-            Err(e) => {
-                if matches!(self.phase, Phase::Open) {
-                    self.phase = Phase::Failed(e.clone());
+    /// A group is durable: acknowledge its commands, send the next group, serve consumers.
+    fn group_done(&mut self, now_ms: u64, store: &mut Store, parts: Vec<Part>) {
+        let mut served = BTreeSet::new();
+        for part in parts {
+            match part {
+                Part::Publish { ticket, stream, seq } => {
+                    self.complete(ticket, Ok(()));
+                    if let Some(st) = self.streams.get_mut(&stream) {
+                        st.durable_seq = st.durable_seq.max(seq).min(st.last_seq);
+                    }
+                    served.insert(stream);
                 }
-                false
+                Part::Command { ticket } => self.complete(ticket, Ok(())),
+                Part::Background => {}
             }
         }
+        self.flush(now_ms, store);
+        for stream in served {
+            self.serve_stream(now_ms, store, stream);
+        }
+    }
+
+    /// A group write failed, so the store holds exactly the groups before it: every command
+    /// in it and in the groups waiting behind it (built on its state) fails with the store's
+    /// error, and memory is rebuilt from the store.
+    fn write_failed(&mut self, now_ms: u64, store: &mut Store, parts: Vec<Part>, e: &Error) {
+        let waiting: Vec<Part> = self.queued.drain(..).flat_map(|g| g.parts).collect();
+        for part in parts.into_iter().chain(waiting) {
+            if let Part::Publish { ticket, .. } | Part::Command { ticket } = part {
+                self.complete(ticket, Err(e.clone()));
+            }
+        }
+        self.phase = Phase::Failed(e.clone());
+        self.rebuilding = Some(e.clone());
+        self.rebuild(now_ms, store);
+    }
+
+    /// Drops the in-memory state and recovers it from the store (see [`super::recovery`]).
+    /// Waiting pulls end with [`FetchEnd::Interrupted`].
+    pub(crate) fn rebuild(&mut self, now_ms: u64, store: &mut Store) {
+        let fetches: Vec<FetchId> = self.pulls.keys().copied().collect();
+        for f in fetches {
+            self.end_pull(f, FetchEnd::Interrupted);
+        }
+        self.streams.clear();
+        self.names.clear();
+        self.next_stream = 1;
+        self.index = SubjectIndex::new(IndexConfig::default());
+        self.consumers.clear();
+        self.next_consumer = 1;
+        self.ack_timers.clear();
+        self.pull_timers.clear();
+        self.retry_at = None;
+        self.rebuilds += 1;
+        self.phase = Phase::Recovering(Recovery::default());
+        self.tick(now_ms);
+        self.submit_scan(store, None);
     }
 
     pub(crate) fn available(&self) -> Result<(), Unavailable> {
         match &self.phase {
             Phase::Open => Ok(()),
-            Phase::Recovering(_) => Err(Unavailable::NotOpen),
+            Phase::Recovering(_) => match &self.rebuilding {
+                Some(e) => Err(Unavailable::Failed(e.clone())),
+                None => Err(Unavailable::NotOpen),
+            },
             Phase::OpenFailed(e) => Err(Unavailable::OpenFailed(e.clone())),
             Phase::Failed(e) => Err(Unavailable::Failed(e.clone())),
         }
@@ -179,15 +259,54 @@ impl Streams {
         t
     }
 
-    pub(crate) fn write(&mut self, now_ms: u64, store: &mut Store, batch: Batch, why: Inflight) {
-        let id = store.submit(now_ms, Request::Write(batch));
-        self.inflight.insert(id, why);
+    /// Queues a command's batch behind the write in flight (one group write at a time, so
+    /// that the store never applies a batch built on a failed one) and sends it when it can.
+    pub(crate) fn write(&mut self, now_ms: u64, store: &mut Store, batch: Batch, part: Part) {
+        self.write_part(now_ms, store, batch, part, false);
+    }
+
+    /// [`Self::write`], and with `sync` the group is a store `Sync` when its batch is empty.
+    fn write_part(&mut self, now_ms: u64, store: &mut Store, batch: Batch, part: Part, sync: bool) {
+        let cap = GROUP_BYTES.min(store.config().max_batch_bytes);
+        match self.queued.back_mut() {
+            Some(g) if g.batch.is_empty() => {
+                if !batch.is_empty() {
+                    g.batch = batch;
+                }
+                g.parts.push(part);
+                g.sync |= sync;
+            }
+            Some(g) if batch.is_empty() || g.batch.encoded_len() + batch.encoded_len() <= cap => {
+                for op in batch.iter() {
+                    match op.kind {
+                        crate::lsm::key::ValueKind::Put => g.batch.put(op.key, op.value),
+                        crate::lsm::key::ValueKind::Delete => g.batch.delete(op.key),
+                    };
+                }
+                g.parts.push(part);
+                g.sync |= sync;
+            }
+            _ => self.queued.push_back(Group { batch, parts: alloc::vec![part], sync }),
+        }
+        self.flush(now_ms, store);
+    }
+
+    /// Sends the oldest waiting group unless a group write is in flight.
+    fn flush(&mut self, now_ms: u64, store: &mut Store) {
+        if self.writing.is_some() {
+            return;
+        }
+        let Some(g) = self.queued.pop_front() else { return };
+        let req = if g.batch.is_empty() && g.sync { Request::Sync } else { Request::Write(g.batch) };
+        let id = store.submit(now_ms, req);
+        self.writing = Some(id);
+        self.inflight.insert(id, Inflight::Write(g.parts));
     }
 
     /// Writes a command's batch and returns the ticket its completion will carry.
     pub(crate) fn command(&mut self, now_ms: u64, store: &mut Store, batch: Batch) -> Ticket {
         let ticket = self.ticket();
-        self.write(now_ms, store, batch, Inflight::Command { ticket });
+        self.write(now_ms, store, batch, Part::Command { ticket });
         ticket
     }
 
@@ -225,9 +344,9 @@ impl Streams {
         if let Some(orig) = msg_id.and_then(|m| st.duplicate_of(engine_now, m)) {
             let ts_ms = st.msgs.get(&orig).map_or(st.last_ts, |m| m.ts_ms);
             let ticket = self.ticket();
-            // A sync completes after every write submitted before it, the original's included.
-            let rid = store.submit(now_ms, Request::Sync);
-            self.inflight.insert(rid, Inflight::Command { ticket });
+            // Acknowledged with the next group, which is sent after the original's (a group of
+            // duplicates alone is a store sync, which completes after every earlier write).
+            self.write_part(now_ms, store, Batch::new(), Part::Command { ticket }, true);
             return Ok(Published { ticket, stream, seq: orig, ts_ms, duplicate: true });
         }
         if let Some(limit) = st.refuses_new(size) {
@@ -238,7 +357,7 @@ impl Streams {
         let (seq, ts_ms) = st.append(&mut batch, engine_now, msg);
         st.enforce_limits(&mut batch, engine_now);
         let ticket = self.ticket();
-        self.write(now_ms, store, batch, Inflight::Publish { ticket, stream: id, seq });
+        self.write(now_ms, store, batch, Part::Publish { ticket, stream: id, seq });
         Ok(Published { ticket, stream, seq, ts_ms, duplicate: false })
     }
 
@@ -358,7 +477,7 @@ impl Streams {
         }
         if changed {
             let batch = self.consumer_batch(cid);
-            self.write(now_ms, store, batch, Inflight::Background);
+            self.write(now_ms, store, batch, Part::Background);
         }
     }
 
@@ -377,7 +496,7 @@ impl Streams {
     /// message's maximum age. Early, late or repeated calls are harmless.
     pub fn next_deadline(&self) -> Option<u64> {
         if !self.is_open() {
-            return None;
+            return self.retry_at;
         }
         let ack = self.ack_timers.first().map(|t| t.0);
         let pull = self.pull_timers.first().map(|t| t.0);
@@ -390,6 +509,9 @@ impl Streams {
     /// past their expiry.
     pub fn handle_timeout(&mut self, now_ms: u64, store: &mut Store) {
         self.tick(now_ms);
+        if matches!(self.phase, Phase::Failed(_)) && self.retry_at.is_some_and(|t| t <= self.now_ms) {
+            self.rebuild(now_ms, store);
+        }
         if !self.is_open() {
             return;
         }
@@ -400,7 +522,7 @@ impl Streams {
             if st.age_deadline().is_some_and(|d| d <= now) {
                 let mut batch = Batch::new();
                 st.enforce_limits(&mut batch, now);
-                self.write(now_ms, store, batch, Inflight::Background);
+                self.write(now_ms, store, batch, Part::Background);
             }
         }
         let mut woken = BTreeSet::new();
@@ -426,7 +548,7 @@ impl Streams {
         }
         for cid in gave_up_any {
             let batch = self.consumer_batch(cid);
-            self.write(now_ms, store, batch, Inflight::Background);
+            self.write(now_ms, store, batch, Part::Background);
             woken.insert(cid);
         }
         for cid in woken {

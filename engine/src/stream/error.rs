@@ -31,7 +31,8 @@ pub enum Unavailable {
     NotOpen,
     /// Recovery failed.
     OpenFailed(OpenError),
-    /// A store write failed: reopen to rebuild the state from the store.
+    /// A store write failed: the engine is rebuilding its state from the store (and retries
+    /// the rebuild by itself while the store cannot be read); retry after [`super::Event::Opened`].
     Failed(StoreFailure),
 }
 
@@ -202,7 +203,7 @@ impl fmt::Display for Unavailable {
         match self {
             Unavailable::NotOpen => write!(f, "streams are not open yet"),
             Unavailable::OpenFailed(e) => write!(f, "streams failed to open: {e}"),
-            Unavailable::Failed(e) => write!(f, "streams failed ({e}); reopen"),
+            Unavailable::Failed(e) => write!(f, "a stream write failed ({e}); rebuilding from the store, retry"),
         }
     }
 }

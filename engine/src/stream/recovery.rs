@@ -1,6 +1,8 @@
-//! Rebuilding every stream and consumer from the `s` namespace at open: scans of the store,
-//! page by page, in key order (configs, consumers, last-by-subject index, messages, marks),
-//! then a check that the index agrees with the messages.
+//! Rebuilding every stream and consumer from the `s` namespace at open, and again after a
+//! failed write: scans of the store, page by page, in key order (configs, consumers,
+//! last-by-subject index, messages, marks), then a check that the index agrees with the
+//! messages. A rebuild whose scan fails (the disk cannot be read) is tried again
+//! `REBUILD_RETRY_MS` later through `handle_timeout`.
 use super::codec::{self, ConsumerRecord, StreamMark};
 use super::consumer::Consumer;
 use super::engine::{Inflight, Phase, Streams};
@@ -49,6 +51,12 @@ impl Streams {
         let entries = match result {
             Ok(Reply::Entries(e)) => e,
             Ok(_) => return self.open_failed(corrupt(b"", "a scan answered with something else")),
+            Err(e) if self.rebuilding.is_some() => {
+                // The store could not be read now: try again later (see `handle_timeout`).
+                self.phase = Phase::Failed(e.clone());
+                self.retry_at = Some(self.now_ms.saturating_add(super::engine::REBUILD_RETRY_MS));
+                return;
+            }
             Err(e) => return self.open_failed(OpenError::Store(e.clone())),
         };
         for (k, v) in entries {
@@ -65,6 +73,7 @@ impl Streams {
         match self.finish(rec) {
             Ok(()) => {
                 self.phase = Phase::Open;
+                self.rebuilding = None;
                 self.events.push_back(Event::Opened(Ok(())));
             }
             Err(e) => self.open_failed(e),

@@ -222,6 +222,8 @@ pub enum FetchEnd {
     Expired,
     /// Its consumer or stream was deleted.
     Deleted,
+    /// A store write failed and the engine rebuilt its state from the store; fetch again.
+    Interrupted,
 }
 
 /// A stream's shape.
@@ -269,13 +271,16 @@ pub struct ConsumerInfo {
 /// Something the driver must act on, drained by [`super::Streams::poll`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// Recovery finished; after an error the engine accepts nothing.
+    /// Recovery finished: at open, and again after the rebuild that follows a failed write.
+    /// After an error the engine accepts nothing.
     Opened(Result<(), super::OpenError>),
     /// A command is durable (per the store's durability mode) and acknowledged, or failed.
     Completed {
         /// The command's ticket.
         ticket: Ticket,
-        /// `Err` carries the store's error; the engine then refuses further writes.
+        /// `Err` carries the store's error: the command was not applied (nor was any command
+        /// sent after it before the failure was known), and the engine rebuilds its state from
+        /// the store, refusing commands until [`Event::Opened`] comes again.
         result: Result<(), super::StoreFailure>,
     },
     /// Messages for a pull request.
