@@ -46,9 +46,15 @@
 //! * Reads ([`Streams::get`], [`Streams::last_by_subject`], [`Streams::stream_info`],
 //!   [`Streams::consumer_info`]) answer from memory at once; `get` and `last_by_subject` see
 //!   only durable messages.
-//! * If a store write fails, the failing ticket completes with the error and the engine refuses
-//!   every later command ([`Unavailable::Failed`]): memory may be ahead of the store, so the
-//!   driver reopens (a new `Streams::open` rebuilds the truth from the store).
+//! * Writes go out one group at a time: commands issued while a write is in flight wait and
+//!   are sent together as one batch when it completes (group commit inside the engine), so the
+//!   store never holds a batch built on top of one that failed.
+//! * If a store write fails, every command of that group and of the groups queued behind it
+//!   completes with the error (none is applied), and the engine rebuilds its memory from the
+//!   store by itself, as at open: commands fail with [`Unavailable::Failed`] until
+//!   [`Event::Opened`] comes again (waiting pulls end with [`FetchEnd::Interrupted`]). If the
+//!   store cannot be read then, the rebuild is retried from [`Streams::handle_timeout`]. No
+//!   reopen is needed.
 //! * Same inputs, same outputs: the engine keeps no hash-ordered state and reads no clock.
 mod admin;
 pub mod codec;

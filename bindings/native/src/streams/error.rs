@@ -23,9 +23,9 @@ pub enum StreamsError {
     Consumer(ConsumerError),
     /// The broker refused the publish (invalid subject, payload over its maximum).
     Messaging(MessagingError),
-    /// The store failed the command's write: it is not acknowledged, and the streams refuse
-    /// further commands until the database is reopened (recovery rebuilds them from the
-    /// store).
+    /// The store failed the command's write: it is not acknowledged and not applied. The
+    /// streams rebuild their state from the store by themselves (commands meanwhile fail with
+    /// `Unavailable::Failed`); retry once the disk works again, no reopen needed.
     Write(StoreError),
     /// Recovering the streams from the store failed (a corrupt record under `s`).
     Open(OpenError),
