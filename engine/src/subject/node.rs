@@ -212,9 +212,9 @@ pub(crate) fn same_token(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    if n >= 8 && n <= 16 {
+    if (8..=16).contains(&n) {
         rd8(a, 0) == rd8(b, 0) && rd8(a, n - 8) == rd8(b, n - 8)
-    } else if n >= 4 && n < 8 {
+    } else if (4..8).contains(&n) {
         rd4(a, 0) == rd4(b, 0) && rd4(a, n - 4) == rd4(b, n - 4)
     } else {
         a == b
