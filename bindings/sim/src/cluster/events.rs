@@ -50,8 +50,12 @@ pub enum EventKind {
     Compaction { node: u64, compactions: u64 },
     /// The Raft log was compacted.
     LogCompacted { node: u64, index: u64 },
-    /// A follower needs a snapshot.
-    SnapshotNeeded { node: u64, peer: u64 },
+    /// Leader: the store's tables at `index` are pinned and offered to lagging followers.
+    SnapshotPinned { node: u64, index: u64, files: u64, bytes: u64 },
+    /// Follower: a received snapshot is installed as the store's contents.
+    SnapshotInstalled { node: u64, index: u64 },
+    /// Recovery rebuilt the log's base at the store's applied index (crash after an install).
+    LogRebased { node: u64, index: u64 },
     /// Recovery finished.
     Recovered { node: u64, applied: u64, last_index: u64, term: u64 },
     /// The node stopped with an error.

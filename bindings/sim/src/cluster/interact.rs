@@ -137,7 +137,9 @@ impl Cluster {
             NodeEvent::Applied { index } => EventKind::Applied { node, index: index.0 },
             NodeEvent::Flushed { mark } => EventKind::Flushed { node, mark: *mark },
             NodeEvent::Compacted { index } => EventKind::LogCompacted { node, index: index.0 },
-            NodeEvent::SnapshotNeeded { peer } => EventKind::SnapshotNeeded { node, peer: peer.0 },
+            NodeEvent::SnapshotPinned { index, files, bytes } => EventKind::SnapshotPinned { node, index: index.0, files: *files as u64, bytes: *bytes },
+            NodeEvent::SnapshotInstalled { index } => EventKind::SnapshotInstalled { node, index: index.0 },
+            NodeEvent::LogRebased { index } => EventKind::LogRebased { node, index: index.0 },
             NodeEvent::Failed(err) => EventKind::Failed { node, error: err.to_string() },
         };
         self.note(kind, format!("{} n{node} {line}", self.now));
