@@ -11,7 +11,6 @@ use strata_engine::lsm::sstable::Block;
 use strata_engine::mvcc::codec::{decode_key, key_prefix, Cf};
 use strata_engine::mvcc::record::{Lock, Write, WriteKind};
 use strata_engine::node::command::LogCommand;
-use strata_engine::node::wire::WriteOp;
 use strata_engine::node::Node;
 use strata_raft::{EntryKind, NodeId, ProgressState};
 
@@ -319,20 +318,9 @@ pub fn describe_entry(kind: EntryKind, data: &[u8]) -> String {
     if data.is_empty() {
         return "(empty: new leader)".into();
     }
-    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match LogCommand::decode(data) {
         Ok(LogCommand::Write(w)) => {
-            let op = match &w.op {
-                WriteOp::Put { key, value } => format!("put {}={}", s(key), s(value)),
-                WriteOp::Delete { key } => format!("delete {}", s(key)),
-                WriteOp::Cas { key, expected, new } => format!(
-                    "cas {} {} -> {}",
-                    s(key),
-                    expected.as_deref().map_or("(absent)".into(), s),
-                    new.as_deref().map_or("(delete)".into(), s)
-                ),
-                WriteOp::Txn(t) => super::trace::describe_txn(t),
-            };
+            let op = super::trace::describe_write_op(&w.op);
             format!("{op} ({}#{})", super::user::session_name(w.client.0), w.seq)
         }
         #[allow(unreachable_patterns)]

@@ -29,17 +29,7 @@ pub fn describe_op(op: &ClientOp) -> String {
     match op {
         ClientOp::Read { key, consistency } => format!("read {} {consistency:?}", s(key)),
         ClientOp::Write { client, seq, op } => {
-            let w = match op {
-                WriteOp::Put { key, value } => format!("put {}={}", s(key), s(value)),
-                WriteOp::Delete { key } => format!("delete {}", s(key)),
-                WriteOp::Cas { key, expected, new } => format!(
-                    "cas {} {} -> {}",
-                    s(key),
-                    expected.as_deref().map_or("(absent)".into(), s),
-                    new.as_deref().map_or("(delete)".into(), s)
-                ),
-                WriteOp::Txn(t) => describe_txn(t),
-            };
+            let w = describe_write_op(op);
             format!("write {}#{seq} {w}", super::user::session_name(client.0))
         }
     }
@@ -54,6 +44,22 @@ pub fn describe_result(r: &Result<ClientReply, ClientError>) -> String {
         Ok(ClientReply::Swapped { swapped, revision }) => format!("swapped {swapped} at revision {revision}"),
         Ok(ClientReply::Txn(t)) => format!("txn {} at revision {}", if t.succeeded { "succeeded" } else { "failed" }, t.revision),
         Err(e) => format!("error: {e}"),
+    }
+}
+
+/// A write op in a line: `put k=v`, `delete k`, `cas k old -> new`, or a transaction.
+pub fn describe_write_op(op: &WriteOp) -> String {
+    let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match op {
+        WriteOp::Put { key, value } => format!("put {}={}", s(key), s(value)),
+        WriteOp::Delete { key } => format!("delete {}", s(key)),
+        WriteOp::Cas { key, expected, new } => format!(
+            "cas {} {} -> {}",
+            s(key),
+            expected.as_deref().map_or("(absent)".into(), s),
+            new.as_deref().map_or("(delete)".into(), s)
+        ),
+        WriteOp::Txn(t) => describe_txn(t),
     }
 }
 
