@@ -1,9 +1,11 @@
 // The demo in real Chromium, driven through its UI: a leader is elected, crashing it elects
 // another, a write and a read go through (with the serving node and revision shown and the
 // history linearizable), a partition made by dragging a node away elects a leader on the
-// majority side and heals, and a shared link replays the run exactly (same trace digest).
+// majority side and heals, a shared link replays the run exactly (same trace digest), and the
+// run exports as a golden transcript test.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { openSession, screenshot, waitFor } from './harness.mjs';
 
 let s;
@@ -158,5 +160,21 @@ test('a shared link replays the run exactly (same trace digest); rewinding and r
   }, first.now);
   assert.equal(await other.evaluate(() => window.demo.digest()), first.digest);
   await other.close();
+  assert.deepEqual(s.problems, []);
+});
+
+test('"Export golden test" downloads the run as a transcript that names its own digest', async () => {
+  const before = await page.evaluate(() => ({ digest: window.demo.digest(), actions: window.demo.cluster.scenario().actions.length }));
+  assert.equal(await page.isVisible('#export-golden'), true, 'the button is shown once the binding offers golden()');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click('#export-golden')]);
+  assert.match(download.suggestedFilename(), /^cluster-seed7\.txt$/);
+  const text = await readFile(await download.path(), 'utf8');
+  assert.match(text, /^# A run of the Strata demo \(seed 7, 5 nodes\)/);
+  assert.match(text, /^config \{"seed":7,"nodes":5,/m);
+  // One `do` block per recorded action, then the check with the run's own digest: the file
+  // replays to the page's run (tests/tests/demo_golden.rs replays files like it).
+  assert.equal((text.match(/^do \{/gm) || []).length, before.actions);
+  assert.match(text, new RegExp(`^check\\n----\\n[^]*^digest ${before.digest}$`, 'm'));
+  assert.equal(await page.evaluate(() => window.demo.digest()), before.digest, 'exporting replays a copy: the page run is untouched');
   assert.deepEqual(s.problems, []);
 });

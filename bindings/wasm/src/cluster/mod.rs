@@ -230,6 +230,12 @@ impl SimCluster {
     pub fn trace_digest(&self) -> String {
         self.sim.trace_digest()
     }
+
+    /// The run so far as a golden transcript test for `tests/testdata/demo/` (replayed from
+    /// the seed to fill in every output; see `cluster::sim::golden`).
+    pub fn golden(&self) -> Result<String, JsError> {
+        self.sim.golden().map_err(|e| JsError::new(&e))
+    }
 }
 
 impl SimCluster {

@@ -263,5 +263,6 @@ impl Sim {
     }
 }
 
+pub mod golden;
 #[cfg(test)]
 mod tests;
