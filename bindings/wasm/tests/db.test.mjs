@@ -192,6 +192,7 @@ test('transactions: read-your-writes, snapshot reads, a write conflict, rollback
 
 test('watch: events since a revision, previous values, live changes, close', () => {
   const db = Db.open(fresh('watch'), 'memory');
+  throwsCode(() => db.watch('user/', -1.5), 'INVALID_ARGUMENT', /fromRevision must be a non-negative integer, not -1\.5/);
   const r1 = db.put('user/1', 'ann');
   db.put('other', 'x');
   const r2 = db.put('user/1', 'bob');

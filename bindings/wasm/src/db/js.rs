@@ -101,7 +101,10 @@ pub fn opt_revision_in(v: &JsValue, what: &str) -> Result<Option<u64>, JsValue> 
         if n.is_finite() && n >= 0.0 && n.fract() == 0.0 && n <= 9_007_199_254_740_991.0 {
             return Ok(Some(n as u64));
         }
-        return Err(invalid(&format!("{what} must be a non-negative integer, not {n}")));
+        // The number as JS writes it: formatting an f64 in Rust pulls ~18 KB of float
+        // printing into the .wasm.
+        let shown = js_sys::Number::from(n).to_string(10).map_or_else(|_| "that number".into(), String::from);
+        return Err(invalid(&format!("{what} must be a non-negative integer, not {shown}")));
     }
     if v.is_bigint() {
         return u64::try_from(v.clone()).map(Some).map_err(|_| invalid(&format!("{what} must fit in 64 bits and not be negative")));
