@@ -6,7 +6,8 @@
 //! read-your-writes per session, no read of an aborted transfer, no dependency cycle
 //! (serializability); the final read sees every committed transfer; replicas are identical.
 //!
-//! CI runs seeds `0..300`; `BANK_SEEDS=a..b` runs others (e.g. `BANK_SEEDS=0..5000` for a long
+//! Every tenth seed adds slow and failing disks (`Faults::mixed_with_disks`). CI runs seeds
+//! `0..300`; `BANK_SEEDS=a..b` runs others (e.g. `BANK_SEEDS=0..5000` for a long
 //! run). A failure names its seed.
 use strata_sim::cluster::bank::BankConfig;
 use strata_sim::cluster::{Cluster, ClusterConfig, Faults};
@@ -56,7 +57,8 @@ fn mixed_faults_seeds() {
     let mut counts = (0, 0, 0, 0);
     for seed in lo..hi {
         let nodes = if seed % 2 == 0 { 3 } else { 5 };
-        let c = run(seed, nodes, BankConfig::default(), Faults::mixed());
+        let faults = if seed % 10 == 9 { Faults::mixed_with_disks() } else { Faults::mixed() };
+        let c = run(seed, nodes, BankConfig::default(), faults);
         let (a, b, u, r) = c.bank_counts();
         counts = (counts.0 + a, counts.1 + b, counts.2 + u, counts.3 + r);
     }

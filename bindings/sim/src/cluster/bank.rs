@@ -199,8 +199,10 @@ impl BankClient {
                     return None;
                 }
                 assert!(e.is_retryable(), "bank client {}: {:?} refused: {e}", self.session.0, op.stage);
-                if let ClientError::NotLeader { leader } = e {
-                    self.leader_hint = leader;
+                match e {
+                    ClientError::NotLeader { leader } => self.leader_hint = leader,
+                    ClientError::Unavailable(_) => self.leader_hint = None,
+                    _ => {}
                 }
                 self.after_error = true;
                 let hinted = matches!(e, ClientError::NotLeader { leader: Some(_) });

@@ -172,8 +172,10 @@ impl Client {
                     return; // an earlier attempt's failure: the latest attempt is still out
                 }
                 assert!(e.is_retryable(), "client {}: {:?} refused: {e}", self.session.0, op.input);
-                if let ClientError::NotLeader { leader } = e {
-                    self.leader_hint = leader;
+                match e {
+                    ClientError::NotLeader { leader } => self.leader_hint = leader,
+                    ClientError::Unavailable(_) => self.leader_hint = None,
+                    _ => {}
                 }
                 self.after_error = true;
                 // A hint is worth following at once; other errors wait a little.

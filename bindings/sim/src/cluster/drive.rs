@@ -243,6 +243,13 @@ impl Cluster {
                     self.start(node);
                 }
             }
+            Ev::Recover { node, incarnation } => {
+                let m = &mut self.machines[node];
+                if m.incarnation == incarnation && m.node.as_ref().is_some_and(|n| n.failure().is_some()) {
+                    m.node = None;
+                    self.start(node);
+                }
+            }
         }
     }
 
@@ -333,13 +340,14 @@ impl Cluster {
                         latency += self.cfg.sync_latency_ms + self.rng.below(self.cfg.sync_latency_ms + 1);
                     }
                     let m = &mut self.machines[k];
+                    latency += m.slow_ms[lane];
                     let at = (now + latency).max(m.busy_until[lane]);
                     m.busy_until[lane] = at;
                     let incarnation = m.incarnation;
                     self.schedule(at, Ev::Io { node: k, incarnation, id, disk, req });
                 }
                 NodeOutput::Job(job) => {
-                    let latency = 1 + self.rng.below(self.cfg.disk_latency_ms * 4 + 1);
+                    let latency = 1 + self.rng.below(self.cfg.disk_latency_ms * 4 + 1) + self.machines[k].slow_ms[0];
                     let incarnation = self.machines[k].incarnation;
                     self.schedule(now + latency, Ev::Job { node: k, incarnation, job: Box::new(job) });
                 }
@@ -354,7 +362,16 @@ impl Cluster {
                 }
                 NodeOutput::Event(e) => {
                     if let NodeEvent::Failed(err) = &e {
-                        panic!("seed {}: node {from} failed: {err}", self.cfg.seed);
+                        // Only injected disk errors may stop a node; it answers `Unavailable`
+                        // until it is restarted on its disks (a process restart: nothing is
+                        // lost that the disk holds).
+                        assert!(self.cfg.faults.disk_errors > 0.0, "seed {}: node {from} failed: {err}", self.cfg.seed);
+                        self.machines[k].failures += 1;
+                        self.stats.node_failures += 1;
+                        self.log_line(format!("{now} n{from} stopped: {err}"));
+                        let after = 1 + self.rng.below(self.cfg.faults.restart_within_ms.max(1));
+                        let incarnation = self.machines[k].incarnation;
+                        self.schedule(now + after, Ev::Recover { node: k, incarnation });
                     }
                     if self.cfg.record_trace {
                         if let Some(line) = super::trace::describe_event(&e) {
@@ -456,9 +473,36 @@ impl Cluster {
                 self.log_fault(format!("{now} cut n{from} -> n{to}"));
             }
         }
+        if f.slow_disk > 0.0 && self.rng.chance(f.slow_disk) {
+            let k = self.rng.below(n) as usize;
+            let lane = self.rng.below(2) as usize;
+            let ms = 1 + self.rng.below(f.slow_ms.max(1));
+            self.machines[k].slow_ms[lane] = ms;
+            self.stats.disk_faults += 1;
+            self.log_fault(format!("{now} n{} {} disk slow (+{ms} ms)", k + 1, ["store", "log"][lane]));
+        }
+        if f.disk_errors > 0.0 && self.rng.chance(f.disk_errors) {
+            let k = self.rng.below(n) as usize;
+            let lane = self.rng.below(2) as usize;
+            let m = &mut self.machines[k];
+            let disk = if lane == 0 { &mut m.store_disk } else { &mut m.log_disk };
+            disk.faults.write_error_rate = f.error_rate;
+            self.stats.disk_faults += 1;
+            self.log_fault(format!("{now} n{} {} disk failing writes", k + 1, ["store", "log"][lane]));
+        }
         if self.rng.chance(f.heal) {
             self.net.heal(now);
+            self.end_disk_faults();
             self.log_fault(format!("{now} heal"));
+        }
+    }
+
+    /// Every disk is fast and healthy again.
+    pub(super) fn end_disk_faults(&mut self) {
+        for m in &mut self.machines {
+            m.slow_ms = [0; 2];
+            m.store_disk.faults.write_error_rate = 0.0;
+            m.log_disk.faults.write_error_rate = 0.0;
         }
     }
 }

@@ -64,7 +64,7 @@ pub enum EventKind {
     Start { node: u64, incarnation: u64 },
     /// A node crashed.
     Crash { node: u64, lost_unsynced: bool },
-    /// The network's faults changed.
+    /// The network's or the disks' faults changed.
     Fault { what: String },
     /// A user operation was issued (`node`: the node asked, null = any).
     Call { op: u64, session: String, node: Option<u64>, input: String },

@@ -68,19 +68,47 @@ pub struct Faults {
     pub partition: f64,
     /// One direction between two nodes is cut.
     pub cut: f64,
-    /// Every partition and cut heals.
+    /// Every partition and cut heals, and every disk fault ends.
     pub heal: f64,
+    /// A random disk (store or log) of a random node becomes slow: every request takes up to
+    /// `slow_ms` more (until the next heal).
+    pub slow_disk: f64,
+    /// The most extra latency of a slow disk, ms.
+    pub slow_ms: u64,
+    /// A random disk of a random node starts failing writes and syncs with probability
+    /// `error_rate` each (until the next heal). A node whose log write fails stops (answers
+    /// `Unavailable`) and is restarted on its disks after up to `restart_within_ms`.
+    pub disk_errors: f64,
+    /// The failure probability of each write or sync on a failing disk.
+    pub error_rate: f64,
 }
 
 impl Faults {
     /// No faults.
     pub fn none() -> Faults {
-        Faults { interval_ms: 100, crash: 0.0, restart_within_ms: 0, partition: 0.0, cut: 0.0, heal: 0.0 }
+        Faults { interval_ms: 100, crash: 0.0, restart_within_ms: 0, partition: 0.0, cut: 0.0, heal: 0.0, slow_disk: 0.0, slow_ms: 0, disk_errors: 0.0, error_rate: 0.0 }
     }
 
     /// A mix of everything.
     pub fn mixed() -> Faults {
-        Faults { interval_ms: 100, crash: 0.03, restart_within_ms: 1_000, partition: 0.04, cut: 0.04, heal: 0.15 }
+        Faults {
+            interval_ms: 100,
+            crash: 0.03,
+            restart_within_ms: 1_000,
+            partition: 0.04,
+            cut: 0.04,
+            heal: 0.15,
+            slow_disk: 0.0,
+            slow_ms: 0,
+            disk_errors: 0.0,
+            error_rate: 0.0,
+        }
+    }
+
+    /// [`Faults::mixed`] plus slow disks (up to 50 ms more per request) and failing disks
+    /// (writes and syncs fail with probability 0.05 until the next heal).
+    pub fn mixed_with_disks() -> Faults {
+        Faults { slow_disk: 0.03, slow_ms: 50, disk_errors: 0.02, error_rate: 0.05, ..Faults::mixed() }
     }
 }
 
@@ -186,6 +214,8 @@ enum Ev {
     Io { node: usize, incarnation: u64, id: IoId, disk: Disk, req: IoRequest },
     Job { node: usize, incarnation: u64, job: Box<Job> },
     Restart { node: usize },
+    /// Restart a node that stopped on a storage failure (if it is still that incarnation).
+    Recover { node: usize, incarnation: u64 },
 }
 
 /// One machine: the node (when up), its disks and the client requests it holds.
@@ -201,6 +231,10 @@ pub struct Machine {
     pub log_disk: SimDisk,
     /// When each disk (store, log) finishes its queued requests.
     busy_until: [u64; 2],
+    /// Extra latency of each disk (store, log) while it is slow, ms.
+    pub slow_ms: [u64; 2],
+    /// Times the node stopped on a storage failure.
+    pub failures: u64,
     /// Node request id → (client address, client's message id).
     requests: BTreeMap<u64, (u64, u64)>,
     next_request: u64,
@@ -222,6 +256,10 @@ pub struct ClusterStats {
     pub refused_messages: u64,
     /// Client operations completed with an answer.
     pub answered: u64,
+    /// Slow disks and failing disks injected.
+    pub disk_faults: u64,
+    /// Nodes stopped by a storage failure (and restarted).
+    pub node_failures: u64,
 }
 
 /// The world. See the module docs.
@@ -290,6 +328,8 @@ impl Cluster {
                 store_disk: SimDisk::new(cfg.seed ^ (k << 8)),
                 log_disk: SimDisk::new(cfg.seed ^ (k << 8) ^ 1),
                 busy_until: [0; 2],
+                slow_ms: [0; 2],
+                failures: 0,
                 requests: BTreeMap::new(),
                 next_request: 1,
                 crashes: 0,
@@ -384,7 +424,12 @@ impl Cluster {
         self.faults_until = Some(self.now);
         self.net.heal(self.now);
         self.log_fault(format!("{} heal all", self.now));
+        self.end_disk_faults();
         for k in 0..self.machines.len() {
+            let failed = self.machines[k].node.as_ref().is_some_and(|n| n.failure().is_some());
+            if failed {
+                self.machines[k].node = None;
+            }
             if self.machines[k].node.is_none() {
                 self.start(k);
             }

@@ -1,5 +1,12 @@
 //! Opening the log: list the folder, read every segment oldest first and replay it, cut a
-//! torn tail off the newest one, then report the state. One request is in flight at a time.
+//! torn tail off the newest one, sync the newest, then report the state. One request is in
+//! flight at a time.
+//!
+//! The sync matters after a restart that followed a failed write or sync (the process
+//! stopped, the machine did not): the newest segment may hold bytes that were written but
+//! never made durable. Recovery accepts them, so it makes them durable before anything is
+//! appended after them — else a later power loss could tear a segment that is no longer the
+//! newest, which reads as corruption.
 use super::record;
 use super::replay::Replay;
 use super::{is_segment, LogError, LogOutput, Pending, Phase, RaftLog, Segment};
@@ -24,8 +31,12 @@ enum Stage {
     Start,
     Listing,
     Reading(usize),
-    /// Cutting the torn tail off the newest segment (or deleting it, if nothing is left).
-    Repairing,
+    /// Cutting the torn tail off the newest segment (its number).
+    Truncating(u64),
+    /// Deleting a newest segment whose creation never completed.
+    Deleting,
+    /// Syncing the newest segment.
+    Syncing,
 }
 
 impl RaftLog {
@@ -80,20 +91,31 @@ impl RaftLog {
                     rec.replay.apply(file, offset, r)?;
                 }
                 if scan.torn {
-                    rec.stage = Stage::Repairing;
                     if scan.valid_len == 0 {
                         // A creation that never completed: nothing of it was acknowledged.
+                        rec.stage = Stage::Deleting;
                         self.rec_io(IoRequest::Delete { file });
                     } else {
                         rec.segments.push(Segment { number: file.number, max_index, durable: true });
+                        rec.stage = Stage::Truncating(file.number);
                         self.rec_io(IoRequest::Truncate { file, len: scan.valid_len });
                     }
                     return Ok(false);
                 }
                 rec.segments.push(Segment { number: file.number, max_index, durable: true });
+                if newest {
+                    rec.stage = Stage::Syncing;
+                    self.rec_io(IoRequest::Sync { file });
+                    return Ok(false);
+                }
                 self.read_segment(rec, i + 1)
             }
-            (Stage::Repairing, Some(IoResult::Done)) => Ok(true),
+            (Stage::Truncating(number), Some(IoResult::Done)) => {
+                rec.stage = Stage::Syncing;
+                self.rec_io(IoRequest::Sync { file: FileName::wal(number) });
+                Ok(false)
+            }
+            (Stage::Deleting | Stage::Syncing, Some(IoResult::Done)) => Ok(true),
             (_, Some(IoResult::Failed(error))) => {
                 let file = match rec.stage {
                     Stage::Reading(i) => rec.numbers.get(i).map(|&n| FileName::wal(n)),
