@@ -103,7 +103,7 @@ pub fn opt_revision_in(v: &JsValue, what: &str) -> Result<Option<u64>, JsValue> 
         }
         // The number as JS writes it: formatting an f64 in Rust pulls ~18 KB of float
         // printing into the .wasm.
-        let shown = js_sys::Number::from(n).to_string(10).map_or_else(|_| "that number".into(), String::from);
+        let shown = js_sys::Number::from(n).to_string_with_radix(10).map_or_else(|_| "that number".into(), String::from);
         return Err(invalid(&format!("{what} must be a non-negative integer, not {shown}")));
     }
     if v.is_bigint() {
