@@ -14,6 +14,10 @@ function esc(s) {
   return String(s ?? '').replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 }
 
+/** What the node panel's "Slow disk" adds per disk request (ms) and "Failing disk" fails. */
+const SLOW_DISK_MS = 50;
+const FAILING_DISK_RATE = 0.3;
+
 export class Panels {
   constructor(session, view, ui) {
     this.s = session;
@@ -111,7 +115,7 @@ export class Panels {
     }
     $('node-title').textContent = `n${id}`;
     const cuts = state.net.cuts.filter(([a]) => a === id).map(([, b]) => b);
-    const key = JSON.stringify([node.up, node.role, node.term, node.commit, node.applied, node.last_index, node.leader, node.vote, JSON.stringify(node.progress), cuts]);
+    const key = JSON.stringify([node.up, node.role, node.term, node.commit, node.applied, node.last_index, node.leader, node.vote, JSON.stringify(node.progress), cuts, JSON.stringify(node.disk)]);
     if (this.nodeKey === `${id}:${key}`) return;
     this.nodeKey = `${id}:${key}`;
     const role = node.up ? (node.role ?? 'recovering') : 'down';
@@ -130,6 +134,12 @@ export class Panels {
          <button type="button" data-act="crash-keep" title="The process dies, the OS keeps its page cache">Crash (keep OS cache)</button>
          <button type="button" data-act="isolate" title="Partition this node from all others (I)">Isolate</button>`
       : `<button type="button" data-act="restart" title="Restart (R)">Restart</button>`;
+    const d = node.disk;
+    const slow = d.store_ms > 0 || d.log_ms > 0;
+    const failing = d.error_rate > 0;
+    const disk = `<div class="row small">disks: ${slow ? `store +${d.store_ms} ms, log +${d.log_ms} ms` : 'fast'}, ${failing ? `${Math.round(d.error_rate * 100)}% of writes fail` : 'healthy'}${d.failures ? ` · stopped ${d.failures}× on a failed write` : ''}
+         <button type="button" data-disk="slow" aria-pressed="${slow}" title="Every request on this node's disks takes ${SLOW_DISK_MS} ms more">Slow disk</button>
+         <button type="button" data-disk="failing" aria-pressed="${failing}" title="${Math.round(FAILING_DISK_RATE * 100)}% of this node's disk writes fail: it stops and restarts on its disks">Failing disk</button></div>`;
     const links = state.nodes
       .filter((n) => n.id !== id)
       .map((n) => {
@@ -144,7 +154,13 @@ export class Panels {
           .map((e) => `<li class="${e.index <= node.commit ? 'committed' : 'uncommitted'}"><span class="muted">i${e.index} t${e.term}</span> ${esc(e.text)}${e.index <= node.applied ? '' : e.index <= node.commit ? ' <span class="muted">(committed)</span>' : ' <span class="muted">(not committed)</span>'}</li>`)
           .join('')}</ol>`
       : '';
-    $('node-body').innerHTML = `<div class="row">${buttons}</div><div class="row small">links out (click to cut one direction): ${links}</div>${facts}${entries}${progress}`;
+    $('node-body').innerHTML = `<div class="row">${buttons}</div><div class="row small">links out (click to cut one direction): ${links}</div>${disk}${facts}${entries}${progress}`;
+    for (const b of $('node-body').querySelectorAll('button[data-disk]')) {
+      const on = b.getAttribute('aria-pressed') !== 'true';
+      b.addEventListener('click', () =>
+        this.s.act('set_disk', id, b.dataset.disk === 'slow' ? { store_ms: on ? SLOW_DISK_MS : 0, log_ms: on ? SLOW_DISK_MS : 0 } : { error_rate: on ? FAILING_DISK_RATE : 0 }),
+      );
+    }
     for (const b of $('node-body').querySelectorAll('button[data-act]')) b.addEventListener('click', () => this.nodeAction(id, b.dataset.act));
     for (const b of $('node-body').querySelectorAll('button[data-cut]')) {
       b.addEventListener('click', () => this.s.act(b.getAttribute('aria-pressed') === 'true' ? 'uncut' : 'cut', id, Number(b.dataset.cut)));

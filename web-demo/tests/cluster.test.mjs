@@ -77,6 +77,32 @@ test('a write and a read through the clients panel show the serving node and sta
   await screenshot(page, 'cluster-3-write-read');
 });
 
+test('a failing disk (node panel) stops a follower, which restarts and catches up once its disk is healthy', async () => {
+  const l = await leader();
+  const f = l === 1 ? 2 : 1;
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press(String(f));
+  await page.click('#node-body button[data-disk="failing"]');
+  await waitFor(page, (f) => window.demo.state().nodes.find((n) => n.id === f).disk.error_rate > 0, f, { what: `n${f}'s disk failing` });
+  assert.equal(await page.getAttribute('#node-body button[data-disk="failing"]', 'aria-pressed'), 'true');
+  // Writes keep succeeding on the other nodes while f stops on its failed writes.
+  for (const v of ['1', '2', '3']) {
+    await page.fill('#key', 'disk');
+    await page.fill('#value', v);
+    await page.click('#op-put');
+    assert.equal((await lastOpDone()).result.ok, true);
+  }
+  await waitFor(page, (f) => window.demo.state().nodes.find((n) => n.id === f).disk.failures > 0, f, { what: `n${f} stopped on a failed write` });
+  assert.match(await page.textContent('#node-body'), /stopped \d+× on a failed write/);
+  await screenshot(page, 'cluster-3b-failing-disk');
+  await page.click('#node-body button[data-disk="failing"]');
+  await waitFor(page, ([f, l]) => {
+    const st = window.demo.state();
+    const [a, b] = [st.nodes.find((n) => n.id === f), st.nodes.find((n) => n.id === l)];
+    return a.up && a.disk.error_rate === 0 && a.applied === b.applied;
+  }, [f, l], { what: `n${f} healthy and caught up` });
+});
+
 test('dragging the leader away partitions it; the majority elects a leader; heal restores one term', async () => {
   const old = await leader();
   const box = await page.locator(`.node[data-node="${old}"]`).boundingBox();
@@ -111,12 +137,22 @@ test('dragging the leader away partitions it; the majority elects a leader; heal
 });
 
 test('one direction of a link is cut by clicking its half, or from the keyboard in the node panel', async () => {
-  // Mouse: n1's half of the n1–n2 line carries n1 → n2.
-  await page.locator('.link[data-from="1"][data-to="2"] .hit').click({ force: true });
+  // Mouse: n1's half of the n1–n2 line carries n1 → n2. Click it near the line's middle, away
+  // from n1's circle (which is drawn over the line's start).
+  const clickHalf = async (a, b) => {
+    const { x, y } = await page.evaluate(([a, b]) => {
+      const l = document.querySelector(`.link[data-from="${a}"][data-to="${b}"] .hit`);
+      const at = (k) => Number(l.getAttribute(k));
+      const p = new DOMPoint(at('x1') + 0.8 * (at('x2') - at('x1')), at('y1') + 0.8 * (at('y2') - at('y1'))).matrixTransform(l.getScreenCTM());
+      return { x: p.x, y: p.y };
+    }, [a, b]);
+    await page.mouse.click(x, y);
+  };
+  await clickHalf(1, 2);
   assert.deepEqual(await page.evaluate(() => window.demo.state().net.cuts), [[1, 2]]);
   assert.equal(await page.locator('.link.cut').count(), 1);
   await screenshot(page, 'cluster-6-one-way-cut');
-  await page.locator('.link[data-from="1"][data-to="2"] .hit').click({ force: true });
+  await clickHalf(1, 2);
   assert.deepEqual(await page.evaluate(() => window.demo.state().net.cuts), []);
   // Keyboard: focus n3, Enter selects it, then Tab to its "→ n4" button and press Enter.
   await page.focus('.node[data-node="3"]');

@@ -365,7 +365,8 @@ impl Cluster {
                         // Only injected disk errors may stop a node; it answers `Unavailable`
                         // until it is restarted on its disks (a process restart: nothing is
                         // lost that the disk holds).
-                        assert!(self.cfg.faults.disk_errors > 0.0, "seed {}: node {from} failed: {err}", self.cfg.seed);
+                        let injected = self.cfg.faults.disk_errors > 0.0 || self.stats.disk_errors_by_hand > 0;
+                        assert!(injected, "seed {}: node {from} failed: {err}", self.cfg.seed);
                         self.machines[k].failures += 1;
                         self.stats.node_failures += 1;
                         self.log_line(format!("{now} n{from} stopped: {err}"));

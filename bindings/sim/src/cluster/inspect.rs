@@ -43,6 +43,21 @@ pub struct NodeView {
     pub progress: Option<Vec<ProgressView>>,
     pub store: Option<StoreView>,
     pub pending_requests: usize,
+    /// Its disks' state (up or down): slow and failing by hand or by the random faults.
+    pub disk: DiskView,
+}
+
+/// A node's disks.
+#[derive(Clone, Debug, Serialize)]
+#[allow(missing_docs)]
+pub struct DiskView {
+    /// Extra ms per request on the store's disk and the log's.
+    pub store_ms: u64,
+    pub log_ms: u64,
+    /// The fraction of writes that fail (the larger of the two disks').
+    pub error_rate: f64,
+    /// Times the node stopped on a storage failure.
+    pub failures: u64,
 }
 
 /// The election timer.
@@ -168,6 +183,12 @@ impl Cluster {
             progress: None,
             store: None,
             pending_requests: 0,
+            disk: DiskView {
+                store_ms: m.slow_ms[0],
+                log_ms: m.slow_ms[1],
+                error_rate: m.store_disk.faults.write_error_rate.max(m.log_disk.faults.write_error_rate),
+                failures: m.failures,
+            },
         };
         let Some(n) = &m.node else { return v };
         v.applied = n.applied().0;

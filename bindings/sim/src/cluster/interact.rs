@@ -96,6 +96,29 @@ impl Cluster {
         self.log_fault(text);
     }
 
+    /// Sets node `node`'s disks by hand (from 1): every request on its store disk takes
+    /// `store_ms` more and on its log disk `log_ms` more (0: normal speed), and a fraction
+    /// `error_rate` (0..=1) of the writes on both fail. A node whose write fails stops (it
+    /// answers `Unavailable`) and is restarted on its disks after
+    /// [`super::Faults::restart_within_ms`] at most. Lasts until set again (or a heal of the
+    /// random faults). Panics if `node` is not a node.
+    pub fn set_disk(&mut self, node: u64, store_ms: u64, log_ms: u64, error_rate: f64) {
+        assert!((1..=self.cfg.nodes).contains(&node), "no node {node}");
+        let m = &mut self.machines[(node - 1) as usize];
+        m.slow_ms = [store_ms, log_ms];
+        m.store_disk.faults.write_error_rate = error_rate;
+        m.log_disk.faults.write_error_rate = error_rate;
+        if error_rate > 0.0 {
+            self.stats.disk_errors_by_hand += 1;
+        }
+        let line = if store_ms == 0 && log_ms == 0 && error_rate == 0.0 {
+            format!("{} n{node} disks healthy", self.now)
+        } else {
+            format!("{} n{node} disks: store +{store_ms} ms, log +{log_ms} ms, {}% of writes fail", self.now, (error_rate * 100.0).round())
+        };
+        self.log_fault(line);
+    }
+
     /// A fault line: in the trace and the event log.
     pub(super) fn log_fault(&mut self, line: String) {
         let what = line.split_once(' ').map_or(line.as_str(), |(_, w)| w).to_string();

@@ -260,6 +260,8 @@ pub struct ClusterStats {
     pub disk_faults: u64,
     /// Nodes stopped by a storage failure (and restarted).
     pub node_failures: u64,
+    /// Failing disks set by hand ([`Cluster::set_disk`]).
+    pub disk_errors_by_hand: u64,
 }
 
 /// The world. See the module docs.

@@ -127,6 +127,8 @@ impl DemoConfig {
         let (clients, ops) = self.workload.as_ref().map_or((0, 0), |w| (w.clients, w.ops));
         let mut c = ClusterConfig::new(self.seed, self.nodes, clients, ops);
         c.faults = if self.workload.as_ref().is_some_and(|w| w.faults) { Faults::mixed() } else { Faults::none() };
+        // A node stopped by a failing disk (set by hand) restarts within half a second.
+        c.faults.restart_within_ms = c.faults.restart_within_ms.max(500);
         c.link = self.link();
         c.tick_ms = self.tick_ms;
         c.election_tick = self.election_tick;
@@ -204,6 +206,17 @@ pub enum Action {
         duplicate_rate: Option<f64>,
         #[serde(default)]
         reorder_rate: Option<f64>,
+    },
+    /// A node's disks (unset fields keep their value): extra latency per request on the
+    /// store's disk and the log's, and the fraction of writes that fail.
+    SetDisk {
+        node: u64,
+        #[serde(default)]
+        store_ms: Option<u64>,
+        #[serde(default)]
+        log_ms: Option<u64>,
+        #[serde(default)]
+        error_rate: Option<f64>,
     },
     Put {
         key: String,

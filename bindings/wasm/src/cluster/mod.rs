@@ -172,6 +172,20 @@ impl SimCluster {
         self.act(a).map(|_| ())
     }
 
+    /// Sets node `node`'s disks (any of `store_ms`, `log_ms`: extra latency per request;
+    /// `error_rate`: the fraction of writes that fail, 0..=1). A node whose write fails stops
+    /// and restarts on its disks within half a second.
+    pub fn set_disk(&mut self, node: f64, disk: JsValue) -> Result<(), JsError> {
+        let node = int(node, "node")?;
+        let mut v: serde_json::Value = from_js(&disk, "disk")?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("do".into(), "set_disk".into());
+            o.insert("node".into(), node.into());
+        }
+        let a: Action = serde_json::from_value(v).map_err(|e| JsError::new(&format!("disk: {e}")))?;
+        self.act(a).map(|_| ())
+    }
+
     /// Writes `key = value` (`opts.node`: the node asked; default any). Returns the op id.
     pub fn put(&mut self, key: String, value: String, opts: Option<js_sys::Object>) -> Result<f64, JsError> {
         let node = node_arg(opts)?;

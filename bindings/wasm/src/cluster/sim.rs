@@ -13,6 +13,8 @@ use strata_sim::cluster::Cluster;
 pub const MAX_KEY: usize = 1_024;
 /// Longest value.
 pub const MAX_VALUE: usize = 64 << 10;
+/// Most extra latency a disk may be given (ms).
+pub const MAX_DISK_MS: u64 = 60_000;
 /// Most simulated ms one `run_for` call may cover.
 pub const MAX_RUN_MS: u64 = 3_600_000;
 /// Most micro-steps one `step` call takes looking for an event.
@@ -194,6 +196,12 @@ impl Sim {
                 l.reorder_delay = l.max_latency.max(1) * 2;
                 self.c.set_link(l);
             }
+            Action::SetDisk { node, store_ms, log_ms, error_rate } => {
+                let m = &self.c.machines[k(node)];
+                let rate = m.store_disk.faults.write_error_rate.max(m.log_disk.faults.write_error_rate);
+                let (store, log) = (store_ms.unwrap_or(m.slow_ms[0]), log_ms.unwrap_or(m.slow_ms[1]));
+                self.c.set_disk(node, store, log, error_rate.unwrap_or(rate));
+            }
             Action::Put { key, value, node } => op = Some(self.c.user_op(UserInput::Put { key, value }, node)),
             Action::Get { key, node, unsafe_read } => op = Some(self.c.user_op(UserInput::Get { key, unsafe_read }, node)),
             Action::Delete { key, node } => op = Some(self.c.user_op(UserInput::Delete { key }, node)),
@@ -249,6 +257,16 @@ impl Sim {
                     duplicate_rate.unwrap_or(l.duplicate_rate),
                     reorder_rate.unwrap_or(l.reorder_rate),
                 )
+            }
+            Action::SetDisk { node: x, store_ms, log_ms, error_rate } => {
+                node(*x)?;
+                if store_ms.unwrap_or(0) > MAX_DISK_MS || log_ms.unwrap_or(0) > MAX_DISK_MS {
+                    return Err(format!("disk latency is at most {MAX_DISK_MS} ms"));
+                }
+                match error_rate {
+                    Some(r) if !(0.0..=1.0).contains(r) => Err(format!("error_rate must be in 0..=1, got {r}")),
+                    _ => Ok(()),
+                }
             }
             Action::Put { key: k, value, node: t } => key(k, Some(value)).and(target(t)),
             Action::Cas { key: k, value, expected, node: t } => {

@@ -178,3 +178,38 @@ fn the_workload_is_checked_too() {
     assert_eq!(r.verdict, "linearizable");
     assert!(s.apply(Action::Put { key: "k001".into(), value: "x".into(), node: None }).is_err());
 }
+
+#[test]
+fn a_failing_disk_stops_its_node_which_restarts_and_catches_up_once_healthy() {
+    let mut s = sim(5, 3);
+    let l = s.run_until_leader(5_000).expect("a leader");
+    let f = (1..=3).find(|&n| n != l).unwrap();
+    act(&mut s, Action::SetDisk { node: f, store_ms: Some(20), log_ms: None, error_rate: Some(1.0) });
+    let st = s.state(0);
+    assert_eq!(st["nodes"][(f - 1) as usize]["disk"]["store_ms"], 20);
+    assert_eq!(st["nodes"][(f - 1) as usize]["disk"]["error_rate"], 1.0);
+    // Every write on f's disks fails: it stops at its next write, and the other two go on.
+    for i in 0..5 {
+        let p = act(&mut s, Action::Put { key: format!("k{i}x"), value: "v".into(), node: None }).unwrap();
+        assert_eq!(wait(&mut s, p).outcome, "ok");
+    }
+    s.run_for(300).unwrap();
+    let failures = s.state(0)["nodes"][(f - 1) as usize]["disk"]["failures"].as_u64().unwrap();
+    assert!(failures >= 1, "the node stopped on its failing disk");
+    assert!(s.events_since(0, usize::MAX).iter().any(|e| e.text.contains(&format!("n{f} disks: store +20 ms"))));
+    // Healthy again (latency kept unless set): it restarts and catches up with the leader.
+    act(&mut s, Action::SetDisk { node: f, store_ms: None, log_ms: None, error_rate: Some(0.0) });
+    s.run_for(3_000).unwrap();
+    let st = s.state(0);
+    let (nf, nl) = (&st["nodes"][(f - 1) as usize], &st["nodes"][(l - 1) as usize]);
+    assert_eq!(nf["disk"]["store_ms"], 20);
+    assert_eq!(nf["up"], true);
+    assert_eq!(nf["applied"], nl["applied"], "{nf}\n{nl}");
+    // The run replays exactly from its scenario, disk actions included.
+    let again = Sim::from_scenario(&s.scenario(), None).expect("replay");
+    assert_eq!(again.trace_digest(), s.trace_digest());
+    // Bad disk settings are refused.
+    assert!(s.apply(Action::SetDisk { node: 9, store_ms: None, log_ms: None, error_rate: None }).is_err());
+    assert!(s.apply(Action::SetDisk { node: f, store_ms: None, log_ms: None, error_rate: Some(1.5) }).is_err());
+    assert!(s.apply(Action::SetDisk { node: f, store_ms: Some(MAX_DISK_MS + 1), log_ms: None, error_rate: None }).is_err());
+}
