@@ -186,7 +186,7 @@ impl Cluster {
             disk: DiskView {
                 store_ms: m.slow_ms[0],
                 log_ms: m.slow_ms[1],
-                error_rate: m.store_disk.faults.write_error_rate.max(m.log_disk.faults.write_error_rate),
+                error_rate: m.write_error_rate(),
                 failures: m.failures,
             },
         };

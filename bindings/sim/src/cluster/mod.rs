@@ -244,6 +244,13 @@ pub struct Machine {
     pub job_files: u64,
 }
 
+impl Machine {
+    /// The fraction of writes that fail on its disks (the larger of the two disks').
+    pub fn write_error_rate(&self) -> f64 {
+        self.store_disk.faults.write_error_rate.max(self.log_disk.faults.write_error_rate)
+    }
+}
+
 /// Counters of a run.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClusterStats {

@@ -198,9 +198,9 @@ impl Sim {
             }
             Action::SetDisk { node, store_ms, log_ms, error_rate } => {
                 let m = &self.c.machines[k(node)];
-                let rate = m.store_disk.faults.write_error_rate.max(m.log_disk.faults.write_error_rate);
                 let (store, log) = (store_ms.unwrap_or(m.slow_ms[0]), log_ms.unwrap_or(m.slow_ms[1]));
-                self.c.set_disk(node, store, log, error_rate.unwrap_or(rate));
+                let rate = error_rate.unwrap_or(m.write_error_rate());
+                self.c.set_disk(node, store, log, rate);
             }
             Action::Put { key, value, node } => op = Some(self.c.user_op(UserInput::Put { key, value }, node)),
             Action::Get { key, node, unsafe_read } => op = Some(self.c.user_op(UserInput::Get { key, unsafe_read }, node)),

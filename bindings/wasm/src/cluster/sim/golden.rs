@@ -57,11 +57,7 @@ impl GoldenWorld {
                 if step < sim.c.steps || at < sim.c.now {
                     return Err(format!("run: already at step {} and {} ms", sim.c.steps, sim.c.now));
                 }
-                while self.sim()?.c.steps < step {
-                    self.sim()?.c.step_one();
-                }
-                let sim = self.sim()?;
-                sim.c.now = sim.c.now.max(at);
+                sim.run_to(step, at, u64::MAX);
                 Ok(self.story())
             }
             "do" => {
