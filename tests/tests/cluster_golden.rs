@@ -18,10 +18,16 @@
 //! * `crash N`, `restart N`
 //! * `status` — each node's role, term, commit, applied and last index
 //! * `digests` — whether every replica holds the same data
+//! * `add-machine` — a new machine with empty disks (node `n + 1`), outside the region
+//! * `admin add|remove|transfer N [wait=MS]` — the operator's admin request (to the leader it
+//!   knows, over the network, retried until answered); runs until it is answered or `wait`
+//!   ms (default 5,000) have passed
+//! * `decommission N` — stop a removed machine for good
+//! * `membership` — the membership each node has applied (and whether it was removed)
 //!
 //! After each command the trace since the previous one is printed (messages, persistence,
 //! applies, leader changes), heartbeats left out.
-use strata_engine::node::wire::{ClientId, ClientOp, ClientRequest, Consistency, Epoch, RegionId, WriteOp};
+use strata_engine::node::wire::{AdminOp, ClientId, ClientOp, ClientRequest, Consistency, Epoch, RegionId, WriteOp};
 use strata_sim::cluster::{Cluster, ClusterConfig, Faults};
 use strata_sim::net::LinkFaults;
 
@@ -165,6 +171,52 @@ impl World {
                     };
                 }
             }
+            "add-machine" => {
+                let c = self.c()?;
+                let k = c.add_machine();
+                extra = format!("n{} up (empty disks)\n", k + 1);
+            }
+            "admin" => {
+                let n: u64 = arg(1)?.parse().map_err(|e| format!("node: {e}"))?;
+                let op = match arg(0)? {
+                    "add" => AdminOp::AddReplica { node: n },
+                    "remove" => AdminOp::RemoveReplica { node: n },
+                    "transfer" => AdminOp::TransferLeader { to: n },
+                    other => return Err(format!("unknown admin request {other}")),
+                };
+                let wait = opt("wait")?.unwrap_or(5_000);
+                let c = self.c()?;
+                let t = c.admin(op);
+                let end = c.now + wait;
+                while c.operator.tasks[t].result.is_none() && c.now < end {
+                    c.step();
+                }
+                let task = &c.operator.tasks[t];
+                extra = match &task.result {
+                    Some((at, Ok(r))) => format!("-> at {at} after {} attempt(s): done, leader {:?}\n", task.attempts, r.leader),
+                    Some((at, Err(e))) => format!("-> at {at}: error: {e}\n"),
+                    None => format!("-> no answer within {wait} ms\n"),
+                };
+            }
+            "decommission" => {
+                let k = node(0)?;
+                self.c()?.decommission(k);
+            }
+            "membership" => {
+                let c = self.c()?;
+                for (k, m) in c.machines.iter().enumerate() {
+                    extra += &match m.node.as_ref().filter(|n| n.is_running()) {
+                        None if m.decommissioned => format!("n{}: decommissioned\n", k + 1),
+                        None => format!("n{}: down\n", k + 1),
+                        Some(n) => format!(
+                            "n{}: {}{}\n",
+                            k + 1,
+                            strata_sim::cluster::trace::describe_membership(&n.membership().membership(1)),
+                            if n.is_removed() { " — removed, serves nothing" } else { "" }
+                        ),
+                    };
+                }
+            }
             "digests" => {
                 let d = self.c()?.digests();
                 let same = d.windows(2).all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2);
@@ -193,6 +245,7 @@ fn describe_result(r: &Result<strata_engine::node::wire::ClientReply, strata_eng
         Ok(ClientReply::Written { revision }) => format!("written at revision {revision}"),
         Ok(ClientReply::Swapped { swapped, revision }) => format!("swapped {swapped} at revision {revision}"),
         Ok(ClientReply::Txn(t)) => format!("txn succeeded {} at revision {}: {:?}", t.succeeded, t.revision, t.results),
+        Ok(ClientReply::Admin(a)) => format!("admin done: {:?}", a.membership),
         Err(e) => format!("error: {e}"),
     }
 }

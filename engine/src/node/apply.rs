@@ -32,12 +32,13 @@
 //! while let Some(out) = applier.poll() {
 //!     ReadBlock { file, handle } => read + Block::decode, then applier.handle_block(..),
 //!     Applied { .. }             => answer the client waiting for this write, if any,
+//!     ConfChanged { .. }         => a configuration entry is applied (before its `Applied`),
 //!     Recovered(state)           => opening read the apply state back (or failed),
 //!     Failed(e)                  => the store failed a write: this replica stops applying.
 //! }
 //! ```
 use super::command::{LogCommand, WriteCommand};
-use super::state::{session_key, ApplyState, SessionRecord, APPLY_STATE_KEY};
+use super::state::{session_key, ApplyState, ConfRecord, SessionRecord, APPLY_STATE_KEY, CONF_KEY};
 use super::txn::TxnReply;
 use super::wire::{ClientError, ClientId, ClientReply, Epoch, WriteOp};
 use crate::lsm::batch::Batch;
@@ -65,13 +66,16 @@ use strata_raft::{Entry, EntryKind, Index};
 pub struct ApplyConfig {
     /// Bytes of SST blocks kept for apply's reads.
     pub block_cache_bytes: usize,
-    /// The region's epoch (write entries proposed under another epoch are refused at apply).
+    /// The region's epoch (write entries proposed under another epoch `version` are refused
+    /// at apply; `conf_ver` is the initial one, raised by each configuration change).
     pub epoch: Epoch,
+    /// The region's initial membership (in effect until the store holds a [`ConfRecord`]).
+    pub initial_conf: ConfRecord,
 }
 
 impl Default for ApplyConfig {
     fn default() -> Self {
-        ApplyConfig { block_cache_bytes: 4 << 20, epoch: Epoch::INITIAL }
+        ApplyConfig { block_cache_bytes: 4 << 20, epoch: Epoch::INITIAL, initial_conf: ConfRecord::initial(&[], &[], Epoch::INITIAL.conf_ver) }
     }
 }
 
@@ -130,6 +134,14 @@ pub enum ApplyOutput {
         /// write entry whose bytes do not decode, which applies as a no-op on every replica).
         write: Option<AppliedWrite>,
     },
+    /// A configuration entry is applied: the region's membership from now on (its record
+    /// is in the store). Followed by the entry's `Applied`.
+    ConfChanged {
+        /// The entry.
+        index: Index,
+        /// The membership it made.
+        conf: ConfRecord,
+    },
     /// Opening finished: the stored apply state, or why it cannot be read.
     Recovered(Result<ApplyState, ApplyError>),
     /// Apply stopped for good (see [`ApplyError`]).
@@ -156,6 +168,8 @@ enum Phase {
     /// Created, waiting for the store to open.
     Closed,
     Recovering(ReqId),
+    /// The apply state is read; the membership record is being read.
+    RecoveringConf(ReqId, ApplyState),
     Ready,
     Failed(ApplyError),
 }
@@ -198,6 +212,10 @@ pub struct Applier {
     applied: Index,
     queue: VecDeque<Entry>,
     current: Option<Current>,
+    /// A configuration entry's batch in the store: (its request, entry, state, record).
+    conf_write: Option<(ReqId, Index, ApplyState, ConfRecord)>,
+    /// The membership as of the last applied configuration entry.
+    conf: ConfRecord,
     outputs: VecDeque<ApplyOutput>,
     cache: RefCell<BlockCache>,
     stats: ApplyStats,
@@ -226,6 +244,8 @@ impl Applier {
     pub fn new(config: ApplyConfig) -> Applier {
         Applier {
             cache: RefCell::new(BlockCache::new(config.block_cache_bytes)),
+            conf: config.initial_conf.clone(),
+            conf_write: None,
             config,
             phase: Phase::Closed,
             state: ApplyState::default(),
@@ -273,6 +293,11 @@ impl Applier {
         self.state
     }
 
+    /// The region's membership as applied.
+    pub fn conf(&self) -> &ConfRecord {
+        &self.conf
+    }
+
     /// Counters.
     pub fn stats(&self) -> ApplyStats {
         self.stats
@@ -280,7 +305,7 @@ impl Applier {
 
     /// True when no entry waits or runs.
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.current.is_none() && self.outputs.is_empty()
+        self.queue.is_empty() && self.current.is_none() && self.conf_write.is_none() && self.outputs.is_empty()
     }
 
     /// Raises the applied index to `index` without applying anything: entries up to it are
@@ -296,6 +321,8 @@ impl Applier {
         debug_assert!(self.is_idle(), "reload while applying");
         self.queue.clear();
         self.current = None;
+        self.conf_write = None;
+        self.conf = self.config.initial_conf.clone();
         self.applied = Index(0);
         self.state = ApplyState::default();
         *self.cache.borrow_mut() = BlockCache::new(self.config.block_cache_bytes);
@@ -311,10 +338,11 @@ impl Applier {
     /// Queues a committed entry. Entries come in index order; an entry at or below the
     /// applied index (a replay of something already in the store) is skipped.
     pub fn push(&mut self, entry: Entry) {
-        let last = match (self.queue.back(), &self.current) {
-            (Some(e), _) => e.index,
-            (None, Some(c)) => c.index,
-            (None, None) => self.applied,
+        let last = match (self.queue.back(), &self.current, &self.conf_write) {
+            (Some(e), _, _) => e.index,
+            (None, Some(c), _) => c.index,
+            (None, None, Some(w)) => w.1,
+            (None, None, None) => self.applied,
         };
         if entry.index <= last {
             return;
@@ -325,14 +353,29 @@ impl Applier {
 
     /// True when the store request `id` is the applier's.
     pub fn owns(&self, id: ReqId) -> bool {
-        matches!(self.phase, Phase::Recovering(r) if r == id)
+        matches!(self.phase, Phase::Recovering(r) | Phase::RecoveringConf(r, _) if r == id)
             || matches!(&self.current, Some(Current { wait: Wait::Write(r, ..), .. }) if *r == id)
+            || self.conf_write.as_ref().is_some_and(|w| w.0 == id)
     }
 
     /// Feeds a store reply; false when `id` is not the applier's.
     pub fn handle_store_reply(&mut self, now_ms: u64, store: &mut Store, id: ReqId, result: Result<Reply, StoreError>) -> bool {
         if matches!(self.phase, Phase::Recovering(r) if r == id) {
-            self.recovered(result);
+            self.recovered(now_ms, store, result);
+        } else if matches!(self.phase, Phase::RecoveringConf(r, _) if r == id) {
+            self.conf_recovered(result);
+        } else if self.conf_write.as_ref().is_some_and(|w| w.0 == id) {
+            let Some((_, index, state, conf)) = self.conf_write.take() else { return true };
+            match result {
+                Ok(_) => {
+                    self.stats.batches += 1;
+                    self.state = state;
+                    self.conf = conf.clone();
+                    self.outputs.push_back(ApplyOutput::ConfChanged { index, conf });
+                    self.finish(index, None);
+                }
+                Err(e) => self.fail(ApplyError::Store(e)),
+            }
         } else if matches!(&self.current, Some(Current { wait: Wait::Write(r, ..), .. }) if *r == id) {
             let Some(Current { index, wait: Wait::Write(_, state, write), .. }) = self.current.take() else { return true };
             match result {
@@ -378,12 +421,15 @@ impl Applier {
     /// Applies queued entries until one waits (for a block or its write) or none is left.
     pub fn drive(&mut self, now_ms: u64, store: &mut Store) {
         while self.is_ready() {
+            if self.conf_write.is_some() {
+                return;
+            }
             match &self.current {
                 Some(Current { wait: Wait::Run, .. }) => self.run(now_ms, store),
                 Some(_) => return,
                 None => {
                     let Some(entry) = self.queue.pop_front() else { return };
-                    self.start(entry);
+                    self.start(now_ms, store, entry);
                 }
             }
         }
@@ -392,7 +438,7 @@ impl Applier {
     /// Panics when an internal invariant is broken.
     pub fn check_invariants(&self) {
         assert!(self.state.index <= self.applied.0, "apply state ahead of the applied index");
-        let mut prev = self.current.as_ref().map_or(self.applied, |c| c.index);
+        let mut prev = self.current.as_ref().map(|c| c.index).or(self.conf_write.as_ref().map(|w| w.1)).unwrap_or(self.applied);
         for e in &self.queue {
             assert_eq!(e.index, prev.next(), "queued entries not consecutive");
             prev = e.index;
@@ -401,7 +447,7 @@ impl Applier {
 
     // ----- internals -----
 
-    fn recovered(&mut self, result: Result<Reply, StoreError>) {
+    fn recovered(&mut self, now_ms: u64, store: &mut Store, result: Result<Reply, StoreError>) {
         let state = match result {
             Ok(Reply::Value(None)) => Ok(ApplyState::default()),
             Ok(Reply::Value(Some(v))) => {
@@ -410,20 +456,48 @@ impl Applier {
             Ok(_) => Err(ApplyError::Store(StoreError::NotOpen)),
             Err(e) => Err(ApplyError::Store(e)),
         };
-        match &state {
+        match state {
             Ok(s) => {
-                self.state = *s;
+                let rid = store.submit(now_ms, Request::Get { key: CONF_KEY.to_vec(), snapshot: None });
+                self.phase = Phase::RecoveringConf(rid, s);
+            }
+            Err(e) => {
+                self.phase = Phase::Failed(e.clone());
+                self.outputs.push_back(ApplyOutput::Recovered(Err(e)));
+            }
+        }
+    }
+
+    /// The membership record is read back: opening is done.
+    fn conf_recovered(&mut self, result: Result<Reply, StoreError>) {
+        let Phase::RecoveringConf(_, s) = self.phase else { return };
+        let conf = match result {
+            Ok(Reply::Value(None)) => Ok(self.config.initial_conf.clone()),
+            Ok(Reply::Value(Some(v))) => ConfRecord::decode(&v).map_err(|_| ApplyError::CorruptRecord { key: CONF_KEY.to_vec() }),
+            Ok(_) => Err(ApplyError::Store(StoreError::NotOpen)),
+            Err(e) => Err(ApplyError::Store(e)),
+        };
+        match conf {
+            Ok(c) => {
+                self.conf = c;
+                self.state = s;
                 self.applied = self.applied.max(Index(s.index));
                 self.phase = Phase::Ready;
+                self.outputs.push_back(ApplyOutput::Recovered(Ok(s)));
             }
-            Err(e) => self.phase = Phase::Failed(e.clone()),
+            Err(e) => {
+                self.phase = Phase::Failed(e.clone());
+                self.outputs.push_back(ApplyOutput::Recovered(Err(e)));
+            }
         }
-        self.outputs.push_back(ApplyOutput::Recovered(state));
     }
 
     /// Takes the next entry: applies what writes nothing at once, or makes it current.
-    fn start(&mut self, entry: Entry) {
-        if entry.kind != EntryKind::Normal || entry.data.is_empty() {
+    fn start(&mut self, now_ms: u64, store: &mut Store, entry: Entry) {
+        if entry.kind == EntryKind::ConfChange {
+            return self.start_conf(now_ms, store, &entry);
+        }
+        if entry.data.is_empty() {
             self.finish(entry.index, None);
             return;
         }
@@ -437,11 +511,27 @@ impl Applier {
         }
     }
 
+    /// A configuration entry: the new membership record, the apply state and the entry's
+    /// applied mark in one batch. A change Raft skips as invalid (or bytes that do not
+    /// decode) applies as a no-op, as in Raft.
+    fn start_conf(&mut self, now_ms: u64, store: &mut Store, entry: &Entry) {
+        let Some(conf) = entry.conf_change().and_then(|cc| self.conf.apply(entry.index.0, &cc)) else {
+            return self.finish(entry.index, None);
+        };
+        let state = ApplyState { index: entry.index.0, last_ts: self.state.last_ts, term: entry.term.0 };
+        let mut batch = Batch::new();
+        batch.put(CONF_KEY, &conf.encode());
+        batch.put(APPLY_STATE_KEY, &state.encode());
+        batch.set_applied_mark(entry.index.0);
+        let rid = store.submit(now_ms, Request::Write(batch));
+        self.conf_write = Some((rid, entry.index, state, conf));
+    }
+
     fn run(&mut self, now_ms: u64, store: &mut Store) {
         let Some(cur) = self.current.as_ref() else { return };
         let outcome = {
             let snap = StoreSnapshot::new(store, &cur.own, &self.cache);
-            let r = run_write(&snap, cur.index, cur.term, &cur.cmd, self.state, self.config.epoch);
+            let r = run_write(&snap, cur.index, cur.term, &cur.cmd, self.state, self.conf.epoch(self.config.epoch.version));
             match r {
                 Err(Stop::Pending) => match snap.needed() {
                     Some(n) => RunOutcome::Need(n.file, n.handle, snap.view().version.clone()),
@@ -513,7 +603,9 @@ fn run_write(
     epoch: Epoch,
 ) -> Result<(AppliedWrite, Option<(Batch, ApplyState)>, bool), Stop> {
     let answer = |result| AppliedWrite { client: cmd.client, seq: cmd.seq, result };
-    if cmd.epoch != epoch {
+    // Membership changes do not invalidate writes (TiKV checks only the epoch's `version`
+    // for data commands): a write proposed before a conf change applies after it.
+    if cmd.epoch.version != epoch.version {
         return Ok((answer(Err(ClientError::EpochMismatch { current: epoch })), None, false));
     }
     let skey = session_key(cmd.client);

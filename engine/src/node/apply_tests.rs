@@ -257,3 +257,54 @@ fn a_transaction_applies_atomically_and_its_compares_pick_the_branch() {
     rig.apply(vec![write_entry(6, 10, 2, 1, WriteOp::Txn(TxnSpec::default()))]);
     assert_eq!(result_of(&rig, 6), Ok(ClientReply::Txn(TxnReply { succeeded: true, revision: t(2), results: vec![StepResult::Put, StepResult::Put] })));
 }
+
+fn conf_entry(index: u64, cc: &strata_raft::ConfChange) -> Entry {
+    let data = postcard::to_allocvec(cc).expect("encodes");
+    Entry { term: Term(2), index: Index(index), kind: EntryKind::ConfChange, data: Bytes::from(data) }
+}
+
+#[test]
+fn conf_entries_write_the_membership_record_in_their_batch_and_recover() {
+    use super::apply::ApplyConfig;
+    use super::state::{ConfRecord, CONF_KEY};
+    use strata_raft::{ConfChange, ConfChangeStep::*, NodeId};
+    let n = NodeId;
+    let config = ApplyConfig { initial_conf: ConfRecord::initial(&[n(1), n(2), n(3)], &[], 1), ..ApplyConfig::default() };
+    let entries = vec![
+        write_entry(1, 10, 1, 1, put(b"a", b"1")),
+        conf_entry(2, &ConfChange::Single(AddLearner(n(4)))),
+        write_entry(3, 10, 1, 2, put(b"a", b"2")),
+        conf_entry(4, &ConfChange::Single(AddVoter(n(4)))),
+        // Invalid (not joint): Raft skips it, and so does apply.
+        conf_entry(5, &ConfChange::LeaveJoint),
+        conf_entry(6, &ConfChange::Single(RemoveNode(n(2)))),
+        write_entry(7, 10, 1, 3, put(b"a", b"3")),
+    ];
+    let mut a = Rig::open_with(Files::new(), config.clone());
+    a.apply(entries[..4].to_vec());
+    a.flush();
+    a.apply(entries[4..].to_vec());
+    let at: Vec<u64> = a.confs.iter().map(|(i, _)| i.0).collect();
+    assert_eq!(at, [2, 4, 6]);
+    let conf = a.applier.conf().clone();
+    assert_eq!(conf.conf.voters, [n(1), n(3), n(4)]);
+    assert_eq!((conf.index, conf.conf_ver, conf.removed.clone()), (6, 4, vec![n(2)]));
+    assert_eq!(a.applied.len(), 7);
+    // The record went to the store in the entry's batch: the apply state names the entry.
+    let stored = a.dump();
+    let find = |d: &[(Vec<u8>, Vec<u8>)], k: &[u8]| d.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    assert_eq!(find(&stored, CONF_KEY).map(|v| ConfRecord::decode(&v)), Some(Ok(conf.clone())));
+    assert_eq!(ApplyState::decode(&find(&stored, APPLY_STATE_KEY).expect("state")).map(|s| s.index), Ok(7));
+    // A crash after the flush at 4: the store holds the record of entry 4, and the replay
+    // of 5..7 makes the same membership again.
+    let mut b = Rig::open_with(a.files.clone(), config.clone());
+    assert_eq!(b.store.durable_mark(), 4);
+    assert_eq!(b.applier.conf().index, 4);
+    assert!(b.applier.conf().conf.voters.contains(&n(4)) && b.applier.conf().conf.learners.is_empty());
+    b.apply(entries.clone());
+    assert_eq!(b.applier.conf(), &conf);
+    assert_eq!(b.dump(), a.dump());
+    // A store without a record (a new region) starts from the initial membership.
+    let c = Rig::open_with(Files::new(), config);
+    assert_eq!(c.applier.conf(), &ConfRecord::initial(&[n(1), n(2), n(3)], &[], 1));
+}

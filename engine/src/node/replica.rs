@@ -43,6 +43,7 @@ use super::io::{IoRouter, Owner};
 use super::raftlog::{LogConfig, RaftLog};
 use super::read::Reader;
 use super::requests::{PendingRead, PendingWrite, ReadStage, Requests};
+use super::state::ConfRecord;
 use super::wire::{ClientError, ClientOp, ClientReply, ClientRequest, Consistency, Epoch, PeerBody, PeerMessage, RegionId};
 use crate::lsm::config::{Config as StoreConfig, Durability};
 use crate::lsm::error::Error as StoreError;
@@ -90,6 +91,9 @@ pub struct NodeConfig {
     pub max_value_bytes: usize,
     /// Most compares and steps in one transaction. Default 128.
     pub max_txn_ops: usize,
+    /// A learner being added is promoted to voter once its match index is within this many
+    /// entries of the leader's commit index. Default 64.
+    pub learner_catch_up_entries: u64,
 }
 
 impl NodeConfig {
@@ -112,6 +116,7 @@ impl NodeConfig {
             max_key_bytes: 8 << 10,
             max_value_bytes: 1 << 20,
             max_txn_ops: 128,
+            learner_catch_up_entries: 64,
         }
     }
 }
@@ -141,6 +146,12 @@ pub struct Node {
     snap: super::snapshot::SnapState,
     /// The store's durable mark the log was last compacted behind.
     compacted_mark: u64,
+    /// The admin request under way at this node (`replica/admin.rs`).
+    admin: Option<admin::PendingAdmin>,
+    /// Removed from the region and not leading: serves nothing more.
+    retired: bool,
+    /// A member said this node was removed (`PeerBody::Removed`).
+    told_removed: bool,
     stats: NodeStats,
 }
 
@@ -154,6 +165,7 @@ impl core::fmt::Debug for Node {
     }
 }
 
+mod admin;
 mod output;
 mod pump;
 mod snapshot;
@@ -168,7 +180,8 @@ impl Node {
         cfg.store.durability = Durability::External;
         let store = Store::open(cfg.store.clone());
         // The applier reads its state back once the store is open.
-        let applier = Applier::new(ApplyConfig { block_cache_bytes: cfg.block_cache_bytes / 2, epoch: cfg.epoch });
+        let initial_conf = ConfRecord::initial(&cfg.raft.voters, &cfg.raft.learners, cfg.epoch.conf_ver);
+        let applier = Applier::new(ApplyConfig { block_cache_bytes: cfg.block_cache_bytes / 2, epoch: cfg.epoch, initial_conf });
         let mut node = Node {
             phase: Phase::Opening { store_ready: false, log: None },
             store,
@@ -184,6 +197,9 @@ impl Node {
             flush: None,
             snap: Default::default(),
             compacted_mark: 0,
+            admin: None,
+            retired: false,
+            told_removed: false,
             stats: NodeStats::default(),
             cfg,
         };
@@ -203,12 +219,13 @@ impl Node {
         } else {
             match req.op {
                 ClientOp::Write { client, seq, op } => {
+                    let epoch = self.epoch();
                     let Some(raft) = self.raft.as_mut() else { return };
                     if !raft.is_leader() {
                         let leader = raft.leader().map(|l| l.0);
                         self.reply(id, Err(ClientError::NotLeader { leader }));
                     } else {
-                        let cmd = WriteCommand { epoch: self.cfg.epoch, clock_ms: now_ms, client, seq, op };
+                        let cmd = WriteCommand { epoch, clock_ms: now_ms, client, seq, op };
                         let proposal = self.requests.next_proposal();
                         raft.propose(proposal, LogCommand::Write(cmd).encode());
                         self.stats.proposals += 1;
@@ -216,6 +233,7 @@ impl Node {
                         self.requests.add_write(id, PendingWrite { client, seq, proposal, deadline });
                     }
                 }
+                ClientOp::Admin(op) => self.admin_submit(now_ms, id, op),
                 ClientOp::Read { key, consistency: Consistency::Linearizable } => {
                     let Some(raft) = self.raft.as_mut() else { return };
                     let rid = raft.read_index();
@@ -242,12 +260,34 @@ impl Node {
         if m.region != self.cfg.region {
             return Err(PeerError::UnknownRegion(m.region));
         }
+        if self.retired {
+            return Err(PeerError::Removed);
+        }
         if self.raft.is_none() {
             return Err(PeerError::NotReady);
         }
-        self.check_snapshot_chunk(&m).map_err(PeerError::Snapshot)?;
+        let msg = match m.body {
+            PeerBody::Raft(msg) => msg,
+            PeerBody::Removed { node, by } => {
+                // A member applied this node's removal (ids are never reused): stop.
+                if node == self.cfg.raft.id.0 && self.applier.conf().is_member(NodeId(by)) {
+                    self.told_removed = true;
+                    self.pump(now_ms);
+                }
+                return Ok(());
+            }
+        };
+        if matches!(msg.body, strata_raft::Body::RequestVote { .. }) && self.applier.conf().is_removed(msg.from) {
+            // A removed node that has not learned it campaigns: tell it, and drop the request.
+            // (A removed leader's own messages go through: it leads until it has handed
+            // leadership to a voter.)
+            let body = PeerBody::Removed { node: msg.from.0, by: self.cfg.raft.id.0 };
+            let reply = PeerMessage { region: self.cfg.region, epoch: self.epoch(), body };
+            self.out.push_back(NodeOutput::Send { to: msg.from, msg: reply.encode() });
+            return Ok(());
+        }
+        self.check_snapshot_chunk(&msg).map_err(PeerError::Snapshot)?;
         let raft = self.raft.as_mut().ok_or(PeerError::NotReady)?;
-        let PeerBody::Raft(msg) = m.body;
         let r = raft.step(msg).map_err(PeerError::Raft);
         self.pump(now_ms);
         r
@@ -284,7 +324,8 @@ impl Node {
     pub fn handle_timeout(&mut self, now_ms: u64) {
         let tick = self.cfg.tick_ms.max(1);
         while now_ms >= self.next_tick_ms {
-            if let Some(r) = self.raft.as_mut() {
+            // A removed node never campaigns.
+            if let Some(r) = self.raft.as_mut().filter(|_| !self.retired) {
                 r.tick();
             }
             self.snapshot_tick();
@@ -343,6 +384,11 @@ impl Node {
     /// The index of the last applied entry.
     pub fn applied(&self) -> Index {
         self.applier.applied()
+    }
+
+    /// The region's epoch as applied here (`conf_ver` counts the membership changes).
+    pub fn epoch(&self) -> Epoch {
+        self.applier.conf().epoch(self.cfg.epoch.version)
     }
 
     /// The commit timestamp of the newest applied write.
@@ -408,8 +454,16 @@ impl Node {
         if req.region != self.cfg.region {
             return Err(ClientError::RegionNotFound { region: req.region });
         }
-        if req.epoch != self.cfg.epoch {
-            return Err(ClientError::EpochMismatch { current: self.cfg.epoch });
+        if self.retired {
+            return Err(ClientError::Removed { region: req.region });
+        }
+        // Data requests are checked against the epoch's `version` (splits and merges), admin
+        // requests against all of it: a membership change made by someone else since the
+        // caller looked is refused (TiKV's rules).
+        let current = self.epoch();
+        let admin = matches!(req.op, ClientOp::Admin(_));
+        if req.epoch.version != current.version || (admin && req.epoch != current) {
+            return Err(ClientError::EpochMismatch { current });
         }
         if self.requests.contains(id) {
             return Err(ClientError::Invalid("request id already waiting".to_string()));
@@ -418,6 +472,7 @@ impl Node {
             return Err(ClientError::Busy);
         }
         let key = match &req.op {
+            ClientOp::Admin(_) => return Ok(()),
             ClientOp::Read { key, .. } => key.as_slice(),
             ClientOp::Write { op, seq, .. } => {
                 if *seq == 0 {
@@ -466,6 +521,9 @@ impl Node {
         self.phase = Phase::Failed(e.clone());
         self.event(NodeEvent::Failed(e.clone()));
         self.raft = None;
+        if let Some(a) = self.admin.take() {
+            self.reply(a.id, Err(ClientError::Unavailable(e.to_string())));
+        }
         for (id, _) in self.requests.expire(u64::MAX) {
             self.reply(id, Err(ClientError::Unavailable(e.to_string())));
         }

@@ -54,6 +54,8 @@ pub(crate) struct Rig {
     pub store: Store,
     pub applier: Applier,
     pub applied: Vec<(Index, Option<AppliedWrite>)>,
+    /// Configuration entries applied, with the membership each made.
+    pub confs: Vec<(Index, super::state::ConfRecord)>,
     pub block_reads: u64,
 }
 
@@ -62,7 +64,11 @@ pub(crate) fn store_config() -> Config {
 }
 
 impl Rig {
-    pub fn open(mut files: Files) -> Rig {
+    pub fn open(files: Files) -> Rig {
+        Rig::open_with(files, ApplyConfig::default())
+    }
+
+    pub fn open_with(mut files: Files, config: ApplyConfig) -> Rig {
         let mut store = Store::open(store_config());
         while let Some(out) = store.poll() {
             if let Some((_, r)) = carry(&mut files, &mut store, out) {
@@ -70,8 +76,8 @@ impl Rig {
             }
         }
         assert!(store.is_open());
-        let applier = Applier::open(ApplyConfig::default(), 0, &mut store);
-        let mut rig = Rig { files, store, applier, applied: Vec::new(), block_reads: 0 };
+        let applier = Applier::open(config, 0, &mut store);
+        let mut rig = Rig { files, store, applier, applied: Vec::new(), confs: Vec::new(), block_reads: 0 };
         rig.run();
         assert!(rig.applier.is_ready());
         rig
@@ -133,6 +139,7 @@ impl Rig {
                         self.applier.handle_block(0, &mut self.store, file, handle, b);
                     }
                     ApplyOutput::Applied { index, write } => self.applied.push((index, write)),
+                    ApplyOutput::ConfChanged { index, conf } => self.confs.push((index, conf)),
                     ApplyOutput::Recovered(r) => {
                         r.expect("apply state recovers");
                     }

@@ -74,6 +74,114 @@ pub enum ClientOp {
         /// The write.
         op: WriteOp,
     },
+    /// Change the region's membership or leadership (TiKV's admin commands); sent to the
+    /// leader with the region's current epoch (`conf_ver` included: an operator acting on an
+    /// outdated view is refused with `EpochMismatch`). Answered once the change is applied
+    /// on the leader (see [`AdminOp`]).
+    Admin(AdminOp),
+}
+
+/// An administrative request. Each is idempotent: retried after an `Unknown` answer (or at
+/// the next leader), it finishes the change or reports it done.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminOp {
+    /// Add node `node` as a replica: it joins as a learner (it receives the log or a
+    /// snapshot but does not vote), and is promoted to voter once it has caught up with the
+    /// leader's commit index — the way etcd and TiKV add members, so a new empty replica
+    /// never weakens the quorum while it catches up. Answered when the promotion is applied.
+    AddReplica {
+        /// The node (its Raft id, never used before in this region).
+        node: u64,
+    },
+    /// Remove replica `node` (voter or learner); answered when the removal is applied. A
+    /// leader that removes itself keeps leading until it has handed leadership to the most
+    /// caught-up voter. Ids of removed nodes are never reused.
+    RemoveReplica {
+        /// The node.
+        node: u64,
+    },
+    /// Hand leadership to voter `to` (Raft thesis §3.10): the leader stops proposing, brings
+    /// `to` up to date and tells it to campaign at once. Answered when this node learns
+    /// that `to` leads.
+    TransferLeader {
+        /// The voter to lead.
+        to: u64,
+    },
+}
+
+/// A region's membership as a node has applied it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Membership {
+    /// The region's epoch (its `conf_ver` counts the configuration changes applied).
+    pub epoch: Epoch,
+    /// Voters (while a joint configuration is in effect: the incoming ones).
+    pub voters: Vec<u64>,
+    /// Voters of the outgoing configuration while joint; empty otherwise.
+    pub voters_outgoing: Vec<u64>,
+    /// Learners.
+    pub learners: Vec<u64>,
+    /// Nodes removed from the region (their ids are never reused).
+    pub removed: Vec<u64>,
+}
+
+/// The answer to an [`AdminOp`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminReply {
+    /// The membership after the change, as the answering node applied it.
+    pub membership: Membership,
+    /// The leader as the answering node knows it.
+    pub leader: Option<u64>,
+}
+
+/// Why an [`AdminOp`] was refused (nothing was changed by it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AdminError {
+    /// Another membership change or transfer is under way (at this node, or a configuration
+    /// entry not yet applied in Raft): retry later.
+    ChangePending,
+    /// The node is not a replica of the region.
+    UnknownNode {
+        /// The node named.
+        node: u64,
+    },
+    /// The node was removed from the region; its id cannot be used again.
+    NodeRemoved {
+        /// The node named.
+        node: u64,
+    },
+    /// Removing the node would leave the region without a voter.
+    LastVoter,
+    /// The transfer target is not a voter (a learner, or unknown).
+    NotVoter {
+        /// The node named.
+        node: u64,
+    },
+    /// The target did not take over within an election timeout; the leader leads on.
+    TransferFailed {
+        /// The leader now.
+        leader: Option<u64>,
+    },
+}
+
+impl AdminError {
+    /// True when the same request may succeed later.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AdminError::ChangePending | AdminError::TransferFailed { .. })
+    }
+}
+
+impl fmt::Display for AdminError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AdminError::ChangePending => f.write_str("another membership change is under way"),
+            AdminError::UnknownNode { node } => write!(f, "node {node} is not a replica"),
+            AdminError::NodeRemoved { node } => write!(f, "node {node} was removed (ids are not reused)"),
+            AdminError::LastVoter => f.write_str("that would leave no voter"),
+            AdminError::NotVoter { node } => write!(f, "node {node} is not a voter"),
+            AdminError::TransferFailed { leader: Some(l) } => write!(f, "transfer did not happen (node {l} leads)"),
+            AdminError::TransferFailed { leader: None } => f.write_str("transfer did not happen"),
+        }
+    }
 }
 
 /// How fresh a read must be.
@@ -156,6 +264,8 @@ pub enum ClientReply {
     },
     /// A transaction was applied (see [`super::txn`]).
     Txn(TxnReply),
+    /// An admin request was carried out.
+    Admin(AdminReply),
 }
 
 /// Why a request failed. Unless said otherwise, nothing was written.
@@ -197,6 +307,13 @@ pub enum ClientError {
     Invalid(String),
     /// The node cannot serve (its storage failed), with the reason.
     Unavailable(String),
+    /// This node was removed from the region: it serves nothing more (ask another replica).
+    Removed {
+        /// The region.
+        region: RegionId,
+    },
+    /// An admin request was refused.
+    Admin(AdminError),
 }
 
 impl ClientError {
@@ -204,8 +321,13 @@ impl ClientError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            ClientError::NotLeader { .. } | ClientError::Unknown | ClientError::DataNotReady { .. } | ClientError::Busy | ClientError::Unavailable(_)
-        )
+            ClientError::NotLeader { .. }
+                | ClientError::Unknown
+                | ClientError::DataNotReady { .. }
+                | ClientError::Busy
+                | ClientError::Unavailable(_)
+                | ClientError::Removed { .. }
+        ) || matches!(self, ClientError::Admin(e) if e.is_retryable())
     }
 }
 
@@ -224,6 +346,8 @@ impl fmt::Display for ClientError {
             ClientError::Busy => f.write_str("busy"),
             ClientError::Invalid(why) => write!(f, "invalid request: {why}"),
             ClientError::Unavailable(why) => write!(f, "unavailable: {why}"),
+            ClientError::Removed { region } => write!(f, "this replica was removed from region {}", region.0),
+            ClientError::Admin(e) => write!(f, "admin request refused: {e}"),
         }
     }
 }
@@ -262,6 +386,16 @@ pub struct PeerMessage {
 pub enum PeerBody {
     /// A Raft message.
     Raft(strata_raft::Message),
+    /// The answer to a message from a node the sender has applied the removal of: `node`
+    /// (the receiver) is no longer a replica of the region. A removed node does not receive
+    /// the entry that removes it once the leader's configuration drops it, so without this it
+    /// would campaign forever (TiKV answers such a peer the same way).
+    Removed {
+        /// The removed node.
+        node: u64,
+        /// The member that says so.
+        by: u64,
+    },
 }
 
 /// Why bytes are not a message.
@@ -327,6 +461,7 @@ codec!(PeerMessage, "peer message");
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
     use strata_raft::{Body, Index, Message, NodeId, Term};
 
     #[test]
@@ -366,5 +501,24 @@ mod tests {
         let r = ClientResponse { id: 1, result: Err(ClientError::NotLeader { leader: Some(2) }) };
         assert_eq!(ClientResponse::decode(&r.encode()), Ok(r));
         assert!(ClientResponse::decode(&[7u8; 40]).is_err());
+        let admin = ClientMessage {
+            id: 2,
+            request: ClientRequest { region: RegionId(1), epoch: Epoch { conf_ver: 4, version: 1 }, op: ClientOp::Admin(AdminOp::AddReplica { node: 4 }) },
+        };
+        assert_eq!(ClientMessage::decode(&admin.encode()), Ok(admin));
+        let ok = ClientResponse {
+            id: 2,
+            result: Ok(ClientReply::Admin(AdminReply {
+                membership: Membership { epoch: Epoch { conf_ver: 6, version: 1 }, voters: vec![1, 2, 3, 4], removed: vec![5], ..Membership::default() },
+                leader: Some(1),
+            })),
+        };
+        assert_eq!(ClientResponse::decode(&ok.encode()), Ok(ok));
+        for e in [ClientError::Admin(AdminError::LastVoter), ClientError::Removed { region: RegionId(1) }] {
+            let r = ClientResponse { id: 3, result: Err(e) };
+            assert_eq!(ClientResponse::decode(&r.encode()), Ok(r));
+        }
+        // Variants are appended: what older nodes send still decodes to the same thing.
+        assert_eq!(ClientResponse { id: 1, result: Err(ClientError::Busy) }.encode(), [1, 1, 6]);
     }
 }

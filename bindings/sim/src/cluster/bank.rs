@@ -201,7 +201,7 @@ impl BankClient {
                 assert!(e.is_retryable(), "bank client {}: {:?} refused: {e}", self.session.0, op.stage);
                 match e {
                     ClientError::NotLeader { leader } => self.leader_hint = leader,
-                    ClientError::Unavailable(_) => self.leader_hint = None,
+                    ClientError::Unavailable(_) | ClientError::Removed { .. } => self.leader_hint = None,
                     _ => {}
                 }
                 self.after_error = true;

@@ -174,7 +174,7 @@ impl Client {
                 assert!(e.is_retryable(), "client {}: {:?} refused: {e}", self.session.0, op.input);
                 match e {
                     ClientError::NotLeader { leader } => self.leader_hint = leader,
-                    ClientError::Unavailable(_) => self.leader_hint = None,
+                    ClientError::Unavailable(_) | ClientError::Removed { .. } => self.leader_hint = None,
                     _ => {}
                 }
                 self.after_error = true;

@@ -108,6 +108,12 @@ impl Cluster {
                     if self.users.next_wake().is_some_and(|w| w <= now) {
                         return;
                     }
+                    Phase::Operator
+                }
+                Phase::Operator => {
+                    if self.operator.wake_at.is_some_and(|w| w <= now) {
+                        return;
+                    }
                     Phase::Idle
                 }
             };
@@ -137,7 +143,7 @@ impl Cluster {
                 self.phase = Phase::Nodes(k + 1);
             }
             Phase::Clients(c) => {
-                let nodes = self.cfg.nodes;
+                let nodes = self.machines.len() as u64;
                 if let Some((to, bytes)) = self.clients[c].wake(now, &self.cfg.client, nodes, &mut self.rng, &mut self.history) {
                     let from = self.clients[c].addr;
                     self.net.send(now, from, to, Packet::Request(bytes));
@@ -146,7 +152,7 @@ impl Cluster {
             }
             Phase::Bank(c) => {
                 if let Some(bank) = self.cfg.bank.as_ref() {
-                    let nodes = self.cfg.nodes;
+                    let nodes = self.machines.len() as u64;
                     if let Some((to, bytes)) = self.bank_clients[c].wake(now, &self.cfg.client, bank, nodes, &mut self.rng, &mut self.bank_history) {
                         let from = self.bank_clients[c].addr;
                         self.net.send(now, from, to, Packet::Request(bytes));
@@ -159,6 +165,7 @@ impl Cluster {
                     self.wake_user(s);
                 }
             }
+            Phase::Operator => self.wake_operator(),
         }
     }
 
@@ -182,6 +189,7 @@ impl Cluster {
             consider(c.wake_at);
         }
         consider(self.users.next_wake());
+        consider(self.operator.wake_at);
         t.max(self.now)
     }
 
@@ -239,7 +247,7 @@ impl Cluster {
                 self.drain(node);
             }
             Ev::Restart { node } => {
-                if self.machines[node].node.is_none() {
+                if self.machines[node].node.is_none() && !self.machines[node].decommissioned {
                     self.start(node);
                 }
             }
@@ -250,6 +258,7 @@ impl Cluster {
                     self.start(node);
                 }
             }
+            Ev::Scenario(action) => self.run_action(action),
         }
     }
 
@@ -265,8 +274,9 @@ impl Cluster {
                 let Some(n) = self.machines[k].node.as_mut() else { return };
                 match n.handle_message(now, &bytes) {
                     Ok(()) => {}
-                    // Messages reaching a node still recovering are dropped (Raft copes).
-                    Err(PeerError::NotReady) => self.stats.refused_messages += 1,
+                    // Messages reaching a node still recovering, or removed from the region,
+                    // are dropped (Raft copes).
+                    Err(PeerError::NotReady | PeerError::Removed) => self.stats.refused_messages += 1,
                     Err(e) => panic!("seed {}: node {} refused a peer message: {e:?}", self.cfg.seed, d.to),
                 }
                 self.drain(k);
@@ -292,6 +302,9 @@ impl Cluster {
             }
             Packet::Response(bytes) => {
                 let resp = ClientResponse::decode(&bytes).expect("nodes send valid responses");
+                if d.to == super::admin::ADMIN_ADDR {
+                    return self.on_admin_response(d.from, resp);
+                }
                 if resp.result.is_ok() {
                     self.stats.answered += 1;
                 }
@@ -303,7 +316,7 @@ impl Cluster {
                 }
                 if d.to > super::BANK_BASE {
                     let c = (d.to - super::BANK_BASE - 1) as usize;
-                    let (nodes, Some(bank)) = (self.cfg.nodes, self.cfg.bank.as_ref()) else { return };
+                    let (nodes, Some(bank)) = (self.machines.len() as u64, self.cfg.bank.as_ref()) else { return };
                     let next = self.bank_clients[c].on_response(now, resp, &self.cfg.client, bank, nodes, &mut self.rng, &mut self.bank_history);
                     if let Some((to, bytes)) = next {
                         self.net.send(now, d.to, to, Packet::Request(bytes));
@@ -361,6 +374,9 @@ impl Cluster {
                     }
                 }
                 NodeOutput::Event(e) => {
+                    if matches!(e, NodeEvent::SnapshotInstalled { .. }) {
+                        self.stats.snapshots_installed += 1;
+                    }
                     if let NodeEvent::Failed(err) = &e {
                         // Only injected disk errors may stop a node; it answers `Unavailable`
                         // until it is restarted on its disks (a process restart: nothing is
@@ -437,11 +453,11 @@ impl Cluster {
 
     fn inject_faults(&mut self) {
         let f = self.cfg.faults.clone();
-        let n = self.cfg.nodes;
+        let n = self.machines.len() as u64;
         let now = self.now;
         if self.rng.chance(f.crash) {
             let k = self.rng.below(n) as usize;
-            if self.machines[k].node.is_some() {
+            if self.machines[k].node.is_some() && !self.machines[k].decommissioned {
                 self.crash(k);
                 let after = 1 + self.rng.below(f.restart_within_ms.max(1));
                 self.schedule(now + after, Ev::Restart { node: k });

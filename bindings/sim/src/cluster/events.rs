@@ -56,6 +56,10 @@ pub enum EventKind {
     SnapshotInstalled { node: u64, index: u64 },
     /// Recovery rebuilt the log's base at the store's applied index (crash after an install).
     LogRebased { node: u64, index: u64 },
+    /// A configuration entry was applied: the membership from then on.
+    Membership { node: u64, index: u64, conf_ver: u64, voters: Vec<u64>, learners: Vec<u64>, removed: Vec<u64> },
+    /// The node was removed from the region and stopped serving.
+    Removed { node: u64 },
     /// Recovery finished.
     Recovered { node: u64, applied: u64, last_index: u64, term: u64 },
     /// The node stopped with an error.

@@ -214,7 +214,7 @@ impl Cluster {
             }
         }
         if r.is_leader() {
-            let peers = (1..=self.cfg.nodes).filter(|&p| p != v.id);
+            let peers = (1..=self.machines.len() as u64).filter(|&p| p != v.id);
             v.progress = Some(
                 peers
                     .filter_map(|p| r.progress(NodeId(p)).map(|(matched, next, st)| (p, matched, next, st)))
@@ -334,7 +334,11 @@ fn store_view(n: &Node) -> StoreView {
 /// A log entry, short: `put x=1 (u1#3)` (session `u1`, its write number 3).
 pub fn describe_entry(kind: EntryKind, data: &[u8]) -> String {
     if kind == EntryKind::ConfChange {
-        return "configuration change".into();
+        let e = strata_raft::Entry { term: strata_raft::Term(0), index: strata_raft::Index(0), kind, data: strata_raft::Bytes::copy_from_slice(data) };
+        return match e.conf_change() {
+            Some(cc) => super::trace::describe_conf_change(&cc),
+            None => "configuration change (undecodable)".into(),
+        };
     }
     if data.is_empty() {
         return "(empty: new leader)".into();

@@ -14,11 +14,11 @@ impl Cluster {
     /// returns its id in [`super::user::Users::ops`]. Panics if `node` is not a node.
     pub fn user_op(&mut self, input: UserInput, node: Option<u64>) -> u64 {
         if let Some(n) = node {
-            assert!((1..=self.cfg.nodes).contains(&n), "no node {n}");
+            assert!((1..=self.machines.len() as u64).contains(&n), "no node {n}");
         }
         let now = self.now;
         let text = input.describe();
-        let (id, opened, (from, to, bytes)) = self.users.start(now, input, node, self.cfg.nodes);
+        let (id, opened, (from, to, bytes)) = self.users.start(now, input, node, self.machines.len() as u64);
         if let Some(addr) = opened {
             self.net.add_node(addr);
         }
@@ -33,7 +33,7 @@ impl Cluster {
     /// Session `s`'s timer fired.
     pub(super) fn wake_user(&mut self, s: usize) {
         let now = self.now;
-        let (send, ended) = self.users.wake(now, s, self.cfg.nodes);
+        let (send, ended) = self.users.wake(now, s, self.machines.len() as u64);
         if let Some((from, to, bytes)) = send {
             self.net.send(now, from, to, Packet::Request(bytes));
         }
@@ -163,6 +163,15 @@ impl Cluster {
             NodeEvent::SnapshotPinned { index, files, bytes } => EventKind::SnapshotPinned { node, index: index.0, files: *files as u64, bytes: *bytes },
             NodeEvent::SnapshotInstalled { index } => EventKind::SnapshotInstalled { node, index: index.0 },
             NodeEvent::LogRebased { index } => EventKind::LogRebased { node, index: index.0 },
+            NodeEvent::ConfChanged { index, membership: m } => EventKind::Membership {
+                node,
+                index: index.0,
+                conf_ver: m.epoch.conf_ver,
+                voters: m.voters.clone(),
+                learners: m.learners.clone(),
+                removed: m.removed.clone(),
+            },
+            NodeEvent::Removed => EventKind::Removed { node },
             NodeEvent::Failed(err) => EventKind::Failed { node, error: err.to_string() },
         };
         self.note(kind, format!("{} n{node} {line}", self.now));

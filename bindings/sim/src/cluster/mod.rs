@@ -18,6 +18,7 @@
 //! ([`user`]) issue operations one by one against a chosen node or any, faults are set by hand
 //! (`partition`, `cut`, `heal`, `set_link`, [`Cluster::crash_with`]), and [`inspect`] shows
 //! each node's state down to its store.
+pub mod admin;
 pub mod bank;
 pub mod client;
 mod drive;
@@ -206,6 +207,8 @@ enum Phase {
     Bank(usize),
     /// User sessions' timers.
     Users,
+    /// The operator's timer.
+    Operator,
 }
 
 /// Something scheduled.
@@ -216,6 +219,8 @@ enum Ev {
     Restart { node: usize },
     /// Restart a node that stopped on a storage failure (if it is still that incarnation).
     Recover { node: usize, incarnation: u64 },
+    /// A membership action ([`admin::ScenarioAction`]).
+    Scenario(admin::ScenarioAction),
 }
 
 /// One machine: the node (when up), its disks and the client requests it holds.
@@ -242,6 +247,28 @@ pub struct Machine {
     pub crashes: u64,
     /// Files the store's jobs wrote (each one synced: a flush or compaction output).
     pub job_files: u64,
+    /// Stopped for good after its removal from the region ([`Cluster::decommission`]).
+    pub decommissioned: bool,
+}
+
+impl Machine {
+    /// Machine of node `id` (from 1), down, with empty disks seeded from `seed`.
+    fn new(seed: u64, id: u64) -> Machine {
+        Machine {
+            node: None,
+            incarnation: 0,
+            store_disk: SimDisk::new(seed ^ (id << 8)),
+            log_disk: SimDisk::new(seed ^ (id << 8) ^ 1),
+            busy_until: [0; 2],
+            slow_ms: [0; 2],
+            failures: 0,
+            requests: BTreeMap::new(),
+            next_request: 1,
+            crashes: 0,
+            job_files: 0,
+            decommissioned: false,
+        }
+    }
 }
 
 impl Machine {
@@ -269,6 +296,8 @@ pub struct ClusterStats {
     pub node_failures: u64,
     /// Failing disks set by hand ([`Cluster::set_disk`]).
     pub disk_errors_by_hand: u64,
+    /// Snapshots installed by followers.
+    pub snapshots_installed: u64,
 }
 
 /// The world. See the module docs.
@@ -311,6 +340,8 @@ pub struct Cluster {
     phase: Phase,
     /// Each node's last recorded (role, term), for role events.
     roles: Vec<(Option<String>, u64)>,
+    /// The operator sending admin requests ([`admin`]).
+    pub operator: admin::Operator,
 }
 
 /// The address replies to [`Cluster::probe`] requests are routed to.
@@ -330,21 +361,7 @@ impl Cluster {
         let addrs: Vec<u64> =
             (1..=cfg.nodes).chain((1..=cfg.clients).map(|c| CLIENT_BASE + c)).chain((1..=bank_clients).map(|c| BANK_BASE + c)).collect();
         let net = SimNet::new(rng.next_u64(), addrs, cfg.link.clone()).with_describer(trace::describe_packet);
-        let machines = (1..=cfg.nodes)
-            .map(|k| Machine {
-                node: None,
-                incarnation: 0,
-                store_disk: SimDisk::new(cfg.seed ^ (k << 8)),
-                log_disk: SimDisk::new(cfg.seed ^ (k << 8) ^ 1),
-                busy_until: [0; 2],
-                slow_ms: [0; 2],
-                failures: 0,
-                requests: BTreeMap::new(),
-                next_request: 1,
-                crashes: 0,
-                job_files: 0,
-            })
-            .collect();
+        let machines = (1..=cfg.nodes).map(|k| Machine::new(cfg.seed, k)).collect();
         let clients = (1..=cfg.clients).map(|c| Client::new(CLIENT_BASE + c, c, cfg.ops_per_client, cfg.client.keys)).collect();
         let mut c = Cluster {
             now: 0,
@@ -371,6 +388,7 @@ impl Cluster {
             steps: 0,
             phase: Phase::Idle,
             roles: vec![(None, 0); cfg.nodes as usize],
+            operator: admin::Operator::default(),
             cfg,
         };
         c.net.record_trace = c.cfg.record_events;
@@ -439,7 +457,7 @@ impl Cluster {
             if failed {
                 self.machines[k].node = None;
             }
-            if self.machines[k].node.is_none() {
+            if self.machines[k].node.is_none() && !self.machines[k].decommissioned {
                 self.start(k);
             }
         }
@@ -500,10 +518,12 @@ impl Cluster {
         (m.log_disk.stats.syncs, m.store_disk.stats.syncs + m.job_files)
     }
 
-    /// Checks that every node is up, has applied the same entries and holds the same data.
+    /// Checks that every node in service (not decommissioned) is up, has applied the same
+    /// entries and holds the same data.
     pub fn check_replicas_identical(&mut self) {
         let d = self.digests();
-        assert_eq!(d.len() as u64, self.cfg.nodes, "seed {}: not every node is up: {d:?}", self.cfg.seed);
+        let in_service = self.machines.iter().filter(|m| !m.decommissioned).count();
+        assert_eq!(d.len(), in_service, "seed {}: not every node is up: {d:?}", self.cfg.seed);
         assert!(d.windows(2).all(|w| w[0].1 == w[1].1 && w[0].2 == w[1].2), "seed {}: replicas differ (node, applied, digest): {d:?}", self.cfg.seed);
     }
 

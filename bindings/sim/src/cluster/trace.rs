@@ -4,7 +4,7 @@ use crate::disk::SimDisk;
 use strata_engine::lsm::io::{IoRequest, IoResult};
 use strata_engine::lsm::iter::IterStep;
 use strata_engine::lsm::sstable::Block;
-use strata_engine::node::wire::{ClientError, ClientMessage, ClientOp, ClientReply, ClientResponse, PeerBody, PeerMessage, WriteOp};
+use strata_engine::node::wire::{AdminOp, ClientError, ClientMessage, ClientOp, ClientReply, ClientResponse, Membership, PeerBody, PeerMessage, WriteOp};
 use strata_engine::node::{Node, NodeEvent};
 use strata_raft::{Body, Message};
 
@@ -32,7 +32,48 @@ pub fn describe_op(op: &ClientOp) -> String {
             let w = describe_write_op(op);
             format!("write {}#{seq} {w}", super::user::session_name(client.0))
         }
+        ClientOp::Admin(a) => format!("admin {}", describe_admin(a)),
     }
+}
+
+/// An admin request, short: `add n4`, `remove n2`, `transfer to n3`.
+pub fn describe_admin(op: &AdminOp) -> String {
+    match op {
+        AdminOp::AddReplica { node } => format!("add n{node}"),
+        AdminOp::RemoveReplica { node } => format!("remove n{node}"),
+        AdminOp::TransferLeader { to } => format!("transfer to n{to}"),
+    }
+}
+
+/// A configuration change, short: `conf: add learner n4`, `conf: joint [remove n1, add voter n5]`.
+pub fn describe_conf_change(cc: &strata_raft::ConfChange) -> String {
+    use strata_raft::{ConfChange, ConfChangeStep};
+    let step = |s: &ConfChangeStep| match s {
+        ConfChangeStep::AddVoter(n) => format!("add voter n{}", n.0),
+        ConfChangeStep::AddLearner(n) => format!("add learner n{}", n.0),
+        ConfChangeStep::RemoveNode(n) => format!("remove n{}", n.0),
+    };
+    match cc {
+        ConfChange::Single(s) => format!("conf: {}", step(s)),
+        ConfChange::Joint(steps) => format!("conf: joint [{}]", steps.iter().map(step).collect::<Vec<_>>().join(", ")),
+        ConfChange::LeaveJoint => "conf: leave joint".into(),
+    }
+}
+
+/// A membership, short: `voters n1,n2,n3 learners n4 (conf_ver 2)`.
+pub fn describe_membership(m: &Membership) -> String {
+    let ids = |v: &[u64]| v.iter().map(|n| format!("n{n}")).collect::<Vec<_>>().join(",");
+    let mut s = format!("voters {}", ids(&m.voters));
+    if !m.voters_outgoing.is_empty() {
+        s += &format!(" (outgoing {})", ids(&m.voters_outgoing));
+    }
+    if !m.learners.is_empty() {
+        s += &format!(" learners {}", ids(&m.learners));
+    }
+    if !m.removed.is_empty() {
+        s += &format!(" removed {}", ids(&m.removed));
+    }
+    s + &format!(" (conf_ver {})", m.epoch.conf_ver)
 }
 
 /// A client request's outcome, short.
@@ -43,6 +84,7 @@ pub fn describe_result(r: &Result<ClientReply, ClientError>) -> String {
         Ok(ClientReply::Written { revision }) => format!("written at revision {revision}"),
         Ok(ClientReply::Swapped { swapped, revision }) => format!("swapped {swapped} at revision {revision}"),
         Ok(ClientReply::Txn(t)) => format!("txn {} at revision {}", if t.succeeded { "succeeded" } else { "failed" }, t.revision),
+        Ok(ClientReply::Admin(a)) => format!("done: {}", describe_membership(&a.membership)),
         Err(e) => format!("error: {e}"),
     }
 }
@@ -72,6 +114,7 @@ pub fn describe_txn(t: &strata_engine::node::txn::TxnSpec) -> String {
 pub fn describe_peer(bytes: &[u8]) -> String {
     match PeerMessage::decode(bytes) {
         Ok(PeerMessage { body: PeerBody::Raft(m), .. }) => describe_raft(&m),
+        Ok(PeerMessage { body: PeerBody::Removed { node, .. }, .. }) => format!("Removed n{node} (you are no longer a replica)"),
         Err(e) => format!("bad peer message: {e}"),
     }
 }
@@ -118,6 +161,8 @@ pub fn describe_event(e: &NodeEvent) -> Option<String> {
         NodeEvent::SnapshotPinned { index, files, bytes } => format!("snapshot pinned at i{} ({files} files, {bytes} bytes)", index.0),
         NodeEvent::SnapshotInstalled { index } => format!("snapshot installed at i{}", index.0),
         NodeEvent::LogRebased { index } => format!("log rebased at i{} (store ahead)", index.0),
+        NodeEvent::ConfChanged { index, membership } => format!("membership at i{}: {}", index.0, describe_membership(membership)),
+        NodeEvent::Removed => "removed from the region: stops serving".to_string(),
         NodeEvent::Failed(err) => format!("FAILED {err}"),
     })
 }

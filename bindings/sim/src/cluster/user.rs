@@ -355,6 +355,8 @@ impl Users {
                     }
                     // Users send no transactions yet.
                     ClientReply::Txn(t) => UserResult::Ok { ok: true, value: None, read_ts: None, revision: Some(t.revision), swapped: None },
+                    // Users send no admin requests (the cluster's `admin` does).
+                    ClientReply::Admin(_) => UserResult::Ok { ok: true, value: None, read_ts: None, revision: None, swapped: None },
                 };
                 if self.ops[id as usize].node.is_none() {
                     self.leader_hint = Some(from);

@@ -4,7 +4,7 @@ use crate::lsm::io::{IoId, IoRequest};
 use crate::lsm::job::Job;
 use crate::node::io::Disk;
 use crate::node::raftlog::LogError;
-use crate::node::wire::{ClientError, ClientReply, RegionId, WireError};
+use crate::node::wire::{ClientError, ClientReply, Membership, RegionId, WireError};
 use alloc::string::String;
 use alloc::vec::Vec;
 use strata_raft::{Index, NodeId, StepError, Term};
@@ -50,6 +50,8 @@ pub enum PeerError {
     Raft(StepError),
     /// A snapshot chunk that does not decode (checked before Raft sees it).
     Snapshot(crate::node::snapshot::format::SnapshotError),
+    /// This node was removed from the region and takes part in nothing more.
+    Removed,
 }
 
 /// Something that happened, for traces and metrics.
@@ -114,6 +116,15 @@ pub enum NodeEvent {
         /// The store's applied index.
         index: Index,
     },
+    /// A configuration entry was applied: the region's membership from now on.
+    ConfChanged {
+        /// The entry.
+        index: Index,
+        /// The membership.
+        membership: Membership,
+    },
+    /// This node was removed from the region (and no longer leads): it stops serving.
+    Removed,
     /// The node stopped; see [`NodeError`].
     Failed(NodeError),
 }
@@ -166,5 +177,7 @@ pub struct NodeStats {
     pub flushes: u64,
     /// Log compactions.
     pub compactions: u64,
+    /// Admin requests carried out (answered `Ok`).
+    pub admin_done: u64,
 }
 

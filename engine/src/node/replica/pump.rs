@@ -21,7 +21,7 @@ impl Node {
             progress |= self.drain_applier(now_ms);
             progress |= self.drain_reader();
             progress |= self.advance_install(now_ms);
-            if !progress {
+            if !progress && !self.admin_tick(now_ms) {
                 return;
             }
         }
@@ -97,7 +97,8 @@ impl Node {
             match out {
                 RaftOutput::Send(m) => {
                     let to = m.to;
-                    let msg = PeerMessage { region: self.cfg.region, epoch: self.cfg.epoch, body: PeerBody::Raft(m) };
+                    let epoch = self.applier.conf().epoch(self.cfg.epoch.version);
+                    let msg = PeerMessage { region: self.cfg.region, epoch, body: PeerBody::Raft(m) };
                     self.out.push_back(NodeOutput::Send { to, msg: msg.encode() });
                 }
                 RaftOutput::Persist(p) => {
@@ -113,6 +114,9 @@ impl Node {
                     self.applier.drive(now_ms, &mut self.store);
                 }
                 RaftOutput::Proposal(pid, outcome) => {
+                    if self.admin_proposal(pid, &outcome) {
+                        continue;
+                    }
                     let err = match outcome {
                         ProposalOutcome::Committed(_) => None,
                         ProposalOutcome::Dropped(r) => Some(drop_reason(r)),
@@ -171,6 +175,11 @@ impl Node {
                             self.reply(id, w.result.clone());
                         }
                     }
+                }
+                ApplyOutput::ConfChanged { index, conf } => {
+                    let membership = conf.membership(self.cfg.epoch.version);
+                    self.event(NodeEvent::ConfChanged { index, membership });
+                    self.admin_conf_applied();
                 }
                 ApplyOutput::Recovered(Ok(_)) => {
                     if let Phase::Opening { store_ready, .. } = &mut self.phase {

@@ -9,11 +9,10 @@ use crate::node::snapshot::format::SnapshotError;
 use crate::node::snapshot::receiver::Staging;
 use crate::node::snapshot::sender::Export;
 use crate::node::snapshot::InstallPhase;
-use crate::node::wire::{PeerBody, PeerMessage};
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::vec::Vec;
-use strata_raft::{Body, Bytes, ConfState, Index, NodeId, Persist, PersistId, Recovered, SnapshotMeta, Term};
+use strata_raft::{Body, Bytes, Index, NodeId, Persist, PersistId, Recovered, SnapshotMeta, Term};
 
 /// The persist id of the record recovery writes itself (Raft's own ids start at 1).
 pub(super) const REBASE_PERSIST: PersistId = PersistId(0);
@@ -122,8 +121,7 @@ impl Node {
 
     /// Checks a snapshot chunk from a peer before Raft sees it: a chunk that would not decode
     /// is refused like any malformed message (the transfer restarts after Raft's timeout).
-    pub(super) fn check_snapshot_chunk(&self, m: &PeerMessage) -> Result<(), SnapshotError> {
-        let PeerBody::Raft(msg) = &m.body;
+    pub(super) fn check_snapshot_chunk(&self, msg: &strata_raft::Message) -> Result<(), SnapshotError> {
         if let Body::SnapshotChunk { meta, offset, data, last } = &msg.body {
             Staging::check(self.snap.staging.as_ref(), meta.index, *offset, data, *last)?;
         }
@@ -245,6 +243,13 @@ impl Node {
             let got = self.applier.applied();
             return self.fail(NodeError::Inconsistent(format!("installed snapshot i{} holds apply state i{}", index.0, got.0)));
         }
+        // The tables carry the membership record of their applied index: Raft's snapshot
+        // names the same configuration.
+        let conf = self.snap.held.front().and_then(|p| p.snapshot.as_ref()).map(|m| m.conf.clone());
+        if conf.as_ref().is_some_and(|c| *c != self.applier.conf().conf) {
+            let (want, got) = (conf.unwrap_or_default(), self.applier.conf().conf.clone());
+            return self.fail(NodeError::Inconsistent(format!("installed snapshot i{} holds membership {got:?}, Raft's is {want:?}", index.0)));
+        }
         self.snap.install = InstallPhase::Idle;
         self.snap.stats.installed += 1;
         self.event(NodeEvent::SnapshotInstalled { index });
@@ -274,11 +279,8 @@ impl Node {
         if applied < first || term_at(applied) == Some(Term(state.term)) {
             return rec;
         }
-        let conf = rec.snapshot.as_ref().map(|s| s.conf.clone()).unwrap_or_else(|| ConfState {
-            voters: self.cfg.raft.voters.clone(),
-            learners: self.cfg.raft.learners.clone(),
-            ..ConfState::default()
-        });
+        // The store's membership record is as of its applied index: Raft's configuration there.
+        let conf = self.applier.conf().conf.clone();
         let meta = SnapshotMeta { index: applied, term: Term(state.term), conf };
         let mut hs = rec.hard_state;
         if hs.term < meta.term {
