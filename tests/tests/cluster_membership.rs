@@ -65,7 +65,7 @@ fn check_membership(c: &Cluster, seed: u64, nodes: u64) {
         .collect();
     assert!(confs.windows(2).all(|w| w[0] == w[1]), "seed {seed}: memberships differ: {confs:?}");
     let voters: Vec<u64> = confs[0].conf.voters.iter().map(|v| v.0).collect();
-    assert_eq!(voters.len() as u64, nodes, "seed {seed}: voters {voters:?}");
+    assert_eq!(voters.len() as u64, nodes, "seed {seed}: voters {voters:?}, tasks {:?}", c.operator.tasks);
     assert!(!voters.contains(&removed), "seed {seed}: n{removed} still votes");
     assert!(removed == added || voters.contains(&added), "seed {seed}: n{added} is not a voter: {voters:?}");
     assert!(c.machines[(removed - 1) as usize].decommissioned);

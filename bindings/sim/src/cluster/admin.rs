@@ -190,7 +190,7 @@ impl Cluster {
     /// A node answered the operator.
     pub(super) fn on_admin_response(&mut self, from: u64, resp: ClientResponse) {
         let now = self.now;
-        if resp.id != self.operator.last_msg {
+        if resp.id == 0 || resp.id != self.operator.last_msg {
             return;
         }
         let Some(i) = self.operator.current() else { return };
@@ -232,6 +232,8 @@ impl Cluster {
             _ => None,
         };
         task.result = Some((now, result));
+        // A duplicate of this answer must not end the next request.
+        self.operator.last_msg = 0;
         if let Some(node) = decommission {
             if let Some(k) = (node as usize).checked_sub(1).filter(|&k| k < self.machines.len()) {
                 self.decommission(k);
