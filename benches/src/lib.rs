@@ -12,6 +12,7 @@
 
 pub mod data;
 pub mod fsutil;
+pub mod node;
 pub mod peers;
 pub mod workloads;
 
