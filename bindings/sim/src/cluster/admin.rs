@@ -15,7 +15,7 @@
 //! [`Cluster::schedule`] puts a [`ScenarioAction`] on the world's timeline, so a run (or a
 //! test) can add, remove and transfer at chosen times, with targets picked from the seed.
 use super::{Cluster, Ev, Packet};
-use strata_engine::node::wire::{AdminOp, AdminReply, ClientError, ClientMessage, ClientOp, ClientReply, ClientRequest, ClientResponse, Epoch, RegionId};
+use strata_engine::node::wire::{AdminOp, AdminReply, ClientError, ClientMessage, ClientOp, ClientReply, ClientRequest, ClientResponse, Epoch, Membership, RegionId};
 
 /// The operator's network address.
 pub const ADMIN_ADDR: u64 = 900;
@@ -38,6 +38,21 @@ pub enum ScenarioAction {
     /// The operator hands leadership to node `n` (`None`: a voter picked from the seed, other
     /// than the leader).
     Transfer(Option<u64>),
+}
+
+/// An operator request, for a viewer ([`Cluster::admin_view`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct AdminView {
+    /// What (`add n4`, `remove n2`, `transfer to n3`).
+    pub op: String,
+    /// When it was queued (ms).
+    pub queued_at: u64,
+    /// Attempts sent so far.
+    pub attempts: u64,
+    /// When it ended (`None`: still running or waiting its turn).
+    pub done_at: Option<u64>,
+    /// Why it was refused (`None`: done, or not yet ended).
+    pub error: Option<String>,
 }
 
 /// One admin request of the operator.
@@ -136,7 +151,55 @@ impl Cluster {
             .map_or_else(|| (1..=self.cfg.nodes).collect(), |n| n.membership().conf.voters.iter().map(|v| v.0).collect())
     }
 
-    pub(super) fn run_action(&mut self, action: ScenarioAction) {
+    /// The region's membership as the most advanced running node applied it (`None`: no node
+    /// is running).
+    pub fn membership_now(&self) -> Option<Membership> {
+        self.machines
+            .iter()
+            .filter_map(|m| m.node.as_ref().filter(|n| n.is_running()))
+            .map(|n| n.membership())
+            .max_by_key(|m| (m.conf_ver, m.index))
+            .map(|m| m.membership(0))
+    }
+
+    /// Node `id`'s place in the region ([`Cluster::membership_now`]; the initial voters while
+    /// no node runs): `"removed"` (removed, or its machine decommissioned), `"voter"` (also an
+    /// outgoing voter of a joint configuration), `"learner"` (also one about to become a
+    /// voter), or `"outside"` (a new machine not added yet).
+    pub fn member_kind(&self, id: u64) -> &'static str {
+        let decommissioned = (id as usize).checked_sub(1).and_then(|k| self.machines.get(k)).is_some_and(|m| m.decommissioned);
+        match self.membership_now() {
+            _ if decommissioned => "removed",
+            Some(m) if m.removed.contains(&id) => "removed",
+            Some(m) if m.voters.contains(&id) || m.voters_outgoing.contains(&id) => "voter",
+            Some(m) if m.learners.contains(&id) => "learner",
+            Some(_) => "outside",
+            None if id <= self.cfg.nodes => "voter",
+            None => "outside",
+        }
+    }
+
+    /// The operator's requests, oldest first (for a viewer).
+    pub fn admin_view(&self) -> Vec<AdminView> {
+        self.operator
+            .tasks
+            .iter()
+            .map(|t| AdminView {
+                op: super::trace::describe_admin(&t.op),
+                queued_at: t.queued_at,
+                attempts: t.attempts,
+                done_at: t.result.as_ref().map(|(at, _)| *at),
+                error: match &t.result {
+                    Some((_, Err(e))) => Some(e.to_string()),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+
+    /// Carries out `action` now (what a scheduled [`ScenarioAction`] does when its time
+    /// comes): a target left `None` is picked from the seed.
+    pub fn run_action(&mut self, action: ScenarioAction) {
         let voters = self.voters();
         match action {
             ScenarioAction::AddNode => {

@@ -419,9 +419,9 @@ impl Cluster {
         self.drain(k);
     }
 
-    /// Restarts node `k` if it is down.
+    /// Restarts node `k` if it is down (a decommissioned machine never restarts).
     pub fn restart(&mut self, k: usize) {
-        if self.machines[k].node.is_none() {
+        if self.machines[k].node.is_none() && !self.machines[k].decommissioned {
             self.start(k);
         }
     }

@@ -45,6 +45,11 @@ pub struct NodeView {
     pub pending_requests: usize,
     /// Its disks' state (up or down): slow and failing by hand or by the random faults.
     pub disk: DiskView,
+    /// Its place in the region as the most advanced running node applied it (see
+    /// [`Cluster::member_kind`]): `voter`, `learner`, `removed` or `outside`.
+    pub member: &'static str,
+    /// Stopped for good after its removal ([`Cluster::decommission`]).
+    pub decommissioned: bool,
 }
 
 /// A node's disks.
@@ -189,6 +194,8 @@ impl Cluster {
                 error_rate: m.write_error_rate(),
                 failures: m.failures,
             },
+            member: self.member_kind(k as u64 + 1),
+            decommissioned: m.decommissioned,
         };
         let Some(n) = &m.node else { return v };
         v.applied = n.applied().0;

@@ -103,7 +103,7 @@ impl Cluster {
     /// [`super::Faults::restart_within_ms`] at most. Lasts until set again (or a heal of the
     /// random faults). Panics if `node` is not a node.
     pub fn set_disk(&mut self, node: u64, store_ms: u64, log_ms: u64, error_rate: f64) {
-        assert!((1..=self.cfg.nodes).contains(&node), "no node {node}");
+        assert!((1..=self.machines.len() as u64).contains(&node), "no node {node}");
         let m = &mut self.machines[(node - 1) as usize];
         m.slow_ms = [store_ms, log_ms];
         m.store_disk.faults.write_error_rate = error_rate;

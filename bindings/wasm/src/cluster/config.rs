@@ -218,6 +218,17 @@ pub enum Action {
         #[serde(default)]
         error_rate: Option<f64>,
     },
+    /// A new machine (empty disks, the next node id) comes up and the operator adds its node
+    /// to the region: a learner first, a voter once caught up.
+    AddNode,
+    /// The operator removes `node` from the region, then its machine stops for good.
+    RemoveNode {
+        node: u64,
+    },
+    /// The operator asks the leader to hand leadership to `to`.
+    TransferLeader {
+        to: u64,
+    },
     Put {
         key: String,
         value: String,

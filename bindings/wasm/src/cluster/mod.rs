@@ -186,6 +186,23 @@ impl SimCluster {
         self.act(a).map(|_| ())
     }
 
+    /// A new machine (empty disks) comes up and the operator adds its node to the region: a
+    /// learner first, promoted to voter once it has caught up. Returns the new node's id.
+    pub fn add_node(&mut self) -> Result<f64, JsError> {
+        self.issue(Action::AddNode)
+    }
+
+    /// The operator removes `node` from the region (through the leader, over the network);
+    /// once that is done its machine stops for good.
+    pub fn remove_node(&mut self, node: f64) -> Result<(), JsError> {
+        self.act(Action::RemoveNode { node: int(node, "node")? }).map(|_| ())
+    }
+
+    /// The operator asks the leader to hand leadership to voter `to`.
+    pub fn transfer_leader(&mut self, to: f64) -> Result<(), JsError> {
+        self.act(Action::TransferLeader { to: int(to, "to")? }).map(|_| ())
+    }
+
     /// Writes `key = value` (`opts.node`: the node asked; default any). Returns the op id.
     pub fn put(&mut self, key: String, value: String, opts: Option<js_sys::Object>) -> Result<f64, JsError> {
         let node = node_arg(opts)?;

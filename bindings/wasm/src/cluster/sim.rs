@@ -7,12 +7,15 @@ use serde_json::{json, Value};
 use strata_sim::cluster::events::Event;
 use strata_sim::cluster::inspect::KeyView;
 use strata_sim::cluster::user::{UserInput, UserOp};
+use strata_sim::cluster::admin::ScenarioAction;
 use strata_sim::cluster::Cluster;
 
 /// Longest key and value a user may write (bytes).
 pub const MAX_KEY: usize = 1_024;
 /// Longest value.
 pub const MAX_VALUE: usize = 64 << 10;
+/// Most machines a cluster may have, counting removed ones (node ids are never reused).
+pub const MAX_MACHINES: u64 = 9;
 /// Most extra latency a disk may be given (ms).
 pub const MAX_DISK_MS: u64 = 60_000;
 /// Most simulated ms one `run_for` call may cover.
@@ -137,6 +140,8 @@ impl Sim {
             "nodes": nodes,
             "net": self.c.net_view(),
             "ops_count": self.c.users.ops.len(),
+            "membership": self.c.membership_now(),
+            "admin": self.c.admin_view(),
             "workload": workload,
         })
     }
@@ -173,7 +178,7 @@ impl Sim {
     }
 
     /// Takes a user action (checked first; nothing happens if it is refused) and records it.
-    /// Returns the op id of a client operation.
+    /// Returns the op id of a client operation (of `add_node`: the new node's id).
     pub fn apply(&mut self, action: Action) -> Result<Option<u64>, String> {
         self.validate(&action)?;
         let rec = Recorded { step: self.c.steps, at: self.c.now, action: action.clone() };
@@ -202,6 +207,12 @@ impl Sim {
                 let rate = error_rate.unwrap_or(m.write_error_rate());
                 self.c.set_disk(node, store, log, rate);
             }
+            Action::AddNode => {
+                self.c.run_action(ScenarioAction::AddNode);
+                op = Some(self.c.machines.len() as u64);
+            }
+            Action::RemoveNode { node } => self.c.run_action(ScenarioAction::Remove(Some(node))),
+            Action::TransferLeader { to } => self.c.run_action(ScenarioAction::Transfer(Some(to))),
             Action::Put { key, value, node } => op = Some(self.c.user_op(UserInput::Put { key, value }, node)),
             Action::Get { key, node, unsafe_read } => op = Some(self.c.user_op(UserInput::Get { key, unsafe_read }, node)),
             Action::Delete { key, node } => op = Some(self.c.user_op(UserInput::Delete { key }, node)),
@@ -212,8 +223,15 @@ impl Sim {
     }
 
     fn validate(&self, action: &Action) -> Result<(), String> {
-        let n = self.cfg.nodes;
+        let n = self.c.machines.len() as u64;
         let node = |x: u64| if (1..=n).contains(&x) { Ok(()) } else { Err(format!("no node {x} (nodes are 1..={n})")) };
+        let in_service = |x: u64| {
+            node(x)?;
+            if self.c.machines[(x - 1) as usize].decommissioned {
+                return Err(format!("n{x} was removed from the cluster"));
+            }
+            Ok(())
+        };
         let key = |key: &str, value: Option<&str>| {
             if key.is_empty() || key.len() > MAX_KEY {
                 return Err(format!("keys are 1..={MAX_KEY} bytes"));
@@ -228,7 +246,28 @@ impl Sim {
         };
         let target = |t: &Option<u64>| t.map_or(Ok(()), node);
         match action {
-            Action::Crash { node: x, .. } | Action::Restart { node: x } => node(*x),
+            Action::Crash { node: x, .. } | Action::Restart { node: x } => in_service(*x),
+            Action::AddNode => {
+                if n >= MAX_MACHINES {
+                    return Err(format!("at most {MAX_MACHINES} machines (removed ones count: node ids are never reused)"));
+                }
+                Ok(())
+            }
+            Action::RemoveNode { node: x } => {
+                in_service(*x)?;
+                match self.c.member_kind(*x) {
+                    "voter" if self.c.voters() == [*x] => Err(format!("n{x} is the last voter")),
+                    "voter" | "learner" => Ok(()),
+                    kind => Err(format!("n{x} is not in the region ({kind})")),
+                }
+            }
+            Action::TransferLeader { to } => {
+                in_service(*to)?;
+                match self.c.member_kind(*to) {
+                    "voter" => Ok(()),
+                    kind => Err(format!("only a voter can lead; n{to} is {kind}")),
+                }
+            }
             Action::Partition { groups } => {
                 let mut seen = std::collections::BTreeSet::new();
                 for &x in groups.iter().flatten() {
@@ -259,7 +298,7 @@ impl Sim {
                 )
             }
             Action::SetDisk { node: x, store_ms, log_ms, error_rate } => {
-                node(*x)?;
+                in_service(*x)?;
                 if store_ms.unwrap_or(0) > MAX_DISK_MS || log_ms.unwrap_or(0) > MAX_DISK_MS {
                     return Err(format!("disk latency is at most {MAX_DISK_MS} ms"));
                 }

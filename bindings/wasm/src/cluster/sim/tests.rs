@@ -213,3 +213,92 @@ fn a_failing_disk_stops_its_node_which_restarts_and_catches_up_once_healthy() {
     assert!(s.apply(Action::SetDisk { node: f, store_ms: None, log_ms: None, error_rate: Some(1.5) }).is_err());
     assert!(s.apply(Action::SetDisk { node: f, store_ms: Some(MAX_DISK_MS + 1), log_ms: None, error_rate: None }).is_err());
 }
+
+/// Node `id`'s place in the region, as the state shows it.
+fn member(s: &Sim, id: u64) -> String {
+    s.state(0)["nodes"][(id - 1) as usize]["member"].as_str().expect("a member kind").to_string()
+}
+
+/// Runs 10 ms at a time until `done` holds (at most `max_ms`); false if it never did.
+fn run_until(s: &mut Sim, max_ms: u64, mut done: impl FnMut(&Sim) -> bool) -> bool {
+    for _ in 0..max_ms / 10 {
+        if done(s) {
+            return true;
+        }
+        s.run_for(10).unwrap();
+    }
+    done(s)
+}
+
+#[test]
+fn add_transfer_remove_and_replay_exactly() {
+    let mut s = sim(5, 3);
+    let first = s.run_until_leader(5_000).expect("a leader");
+    let put = act(&mut s, Action::Put { key: "x".into(), value: "1".into(), node: None }).unwrap();
+    assert_eq!(wait(&mut s, put).outcome, "ok");
+
+    // A new machine joins as a learner, then is promoted to voter once caught up.
+    assert_eq!(act(&mut s, Action::AddNode), Some(4));
+    assert_eq!(member(&s, 4), "outside");
+    let mut saw_learner = false;
+    assert!(run_until(&mut s, 10_000, |s| {
+        saw_learner |= member(s, 4) == "learner";
+        member(s, 4) == "voter"
+    }));
+    assert!(saw_learner, "n4 was a learner before it voted");
+    assert_eq!(s.state(0)["membership"]["voters"], serde_json::json!([1, 2, 3, 4]));
+    // It holds the data written before it joined.
+    assert!(run_until(&mut s, 2_000, |s| s.key_versions("x").iter().any(|v| v.node == 4 && v.versions.len() == 1)));
+
+    // Leadership moves to the new node.
+    act(&mut s, Action::TransferLeader { to: 4 });
+    assert!(run_until(&mut s, 5_000, |s| s.state(0)["leader"] == 4), "n4 leads");
+
+    // The first leader is removed: its machine stops for good.
+    act(&mut s, Action::RemoveNode { node: first });
+    assert!(run_until(&mut s, 10_000, |s| s.state(0)["nodes"][(first - 1) as usize]["decommissioned"] == true));
+    assert_eq!(member(&s, first), "removed");
+    assert_eq!(s.state(0)["nodes"][(first - 1) as usize]["up"], false);
+    let voters = s.state(0)["membership"]["voters"].clone();
+    assert_eq!(voters.as_array().unwrap().len(), 3, "{voters}");
+    assert!(!voters.as_array().unwrap().contains(&first.into()));
+    // Writes go on, served by the new leader.
+    let put = act(&mut s, Action::Put { key: "y".into(), value: "2".into(), node: None }).unwrap();
+    let p = wait(&mut s, put);
+    assert_eq!(p.outcome, "ok", "{p:?}");
+    assert_eq!(p.served_by, Some(4), "{p:?}");
+    let admin = s.state(0)["admin"].clone();
+    let ops: Vec<String> = admin.as_array().unwrap().iter().map(|a| a["op"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ops, ["add n4".to_string(), "transfer to n4".into(), format!("remove n{first}")]);
+    assert!(admin.as_array().unwrap().iter().all(|a| a["done_at"].is_u64() && a["error"].is_null()), "{admin}");
+    assert_eq!(s.check().verdict, "linearizable");
+
+    // Refused before anything happens (and not recorded).
+    let recorded = s.scenario().actions.len();
+    assert!(s.apply(Action::RemoveNode { node: first }).unwrap_err().contains("removed"));
+    assert!(s.apply(Action::Restart { node: first }).unwrap_err().contains("removed"));
+    assert!(s.apply(Action::TransferLeader { to: first }).is_err());
+    assert!(s.apply(Action::TransferLeader { to: 9 }).unwrap_err().contains("no node 9"));
+    assert_eq!(s.scenario().actions.len(), recorded);
+
+    // The scenario replays to the same trace, and the golden export tells the story.
+    let again = Sim::from_scenario(&s.scenario(), None).unwrap();
+    assert_eq!(again.trace_digest(), s.trace_digest());
+    assert_eq!(again.state(0)["membership"], s.state(0)["membership"]);
+    let golden = s.golden().unwrap();
+    for line in [r#"do {"do":"add_node"}"#, "admin add n4 done", r#"do {"do":"transfer_leader","to":4}"#, "decommissioned"] {
+        assert!(golden.contains(line), "{line} missing from\n{golden}");
+    }
+}
+
+#[test]
+fn at_most_nine_machines_and_a_learner_is_not_a_leader() {
+    let mut s = sim(8, 7);
+    s.run_until_leader(5_000).expect("a leader");
+    assert_eq!(act(&mut s, Action::AddNode), Some(8));
+    // n8 is outside the region until the operator adds it: it cannot lead yet.
+    assert!(s.apply(Action::TransferLeader { to: 8 }).unwrap_err().contains("only a voter"));
+    assert_eq!(act(&mut s, Action::AddNode), Some(9));
+    assert!(s.apply(Action::AddNode).unwrap_err().contains("at most 9"));
+    assert!(run_until(&mut s, 20_000, |s| member(s, 8) == "voter" && member(s, 9) == "voter"));
+}
