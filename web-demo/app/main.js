@@ -45,7 +45,7 @@ async function boot() {
       session.act(cut ? 'uncut' : 'cut', from, to);
     },
   });
-  const panels = new Panels(session, view, { report });
+  const panels = new Panels(session, view, { report, select: (id) => select(id) });
   session.onEvents((events, reset) => {
     panels.addEvents(events, reset);
     view.addDrops(events);
@@ -256,10 +256,13 @@ async function boot() {
       const i = Math.max(0, Math.min(speeds.length - 1, speeds.indexOf($('speed').value) + (k === ']' ? 1 : -1)));
       $('speed').value = speeds[i];
       session.speed = Number(speeds[i]);
-    } else if (/^[1-7]$/.test(k)) select(Number(k));
+    } else if (/^[1-9]$/.test(k)) select(Number(k));
     else if (k === 'c' && id) panels.nodeAction(id, 'crash');
     else if (k === 'r' && id) panels.nodeAction(id, 'restart');
     else if (k === 'i' && id) panels.isolate(id);
+    else if (k === 'a') panels.addNode();
+    else if (k === 't' && id) panels.nodeAction(id, 'transfer');
+    else if (k === 'x' && id) panels.nodeAction(id, 'remove');
     else if (k === 'h') panels.heal();
     else if (k === 'p') panels.op('put');
     else if (k === 'g') panels.op('get');

@@ -32,8 +32,9 @@ export class Panels {
     const s = this.s;
     $('heal').addEventListener('click', () => this.heal());
     $('restart-all').addEventListener('click', () => {
-      for (const n of s.c.state({ log_tail: 0 }).nodes) if (!n.up) s.act('restart', n.id);
+      for (const n of s.c.state({ log_tail: 0 }).nodes) if (!n.up && !n.decommissioned) s.act('restart', n.id);
     });
+    $('add-node').addEventListener('click', () => this.addNode());
     $('drop').addEventListener('change', (e) => s.act('set_link', { drop_rate: Number(e.target.value) }));
     $('drop').addEventListener('input', (e) => ($('drop-out').textContent = Math.round(e.target.value * 100) + '%'));
     const latency = () => {
@@ -75,6 +76,22 @@ export class Panels {
     }
   }
 
+  /** A new machine joins: the operator adds it as a learner, then promotes it. */
+  addNode() {
+    this.membership('add_node');
+  }
+
+  /** Runs a membership action, reporting a refusal (the last voter, too many machines, …). */
+  membership(name, ...args) {
+    try {
+      const r = this.s.act(name, ...args);
+      this.ui.report(name === 'add_node' ? `n${r} comes up with empty disks; the operator adds it as a learner, then promotes it to voter once it has caught up.` : '');
+      if (name === 'add_node') this.ui.select(r);
+    } catch (e) {
+      this.ui.report(e.message, true);
+    }
+  }
+
   heal() {
     this.s.act('heal');
     this.view.resetLayout();
@@ -99,28 +116,51 @@ export class Panels {
   }
 
   render(state) {
+    if (state.nodes.length !== this.targetsFor) {
+      this.targetsFor = state.nodes.length;
+      this.fillTargets(state.nodes.length);
+    }
+    this.renderAdmin(state);
     this.renderNode(state);
     this.renderOps();
     this.renderUnder(false, state);
     $('digest').textContent = `digest ${this.s.c.trace_digest()}`;
   }
 
+  /** The operator's membership requests (newest first) and the region's voters. */
+  renderAdmin(state) {
+    const m = state.membership;
+    const ids = (v) => (v ?? []).map((n) => 'n' + n).join(', ') || '—';
+    const admin = (state.admin ?? [])
+      .slice(-5)
+      .reverse()
+      .map((a) => `<li>${esc(a.op)}: ${a.done_at === null || a.done_at === undefined ? `<span class="muted">running (${a.attempts} attempt${a.attempts === 1 ? '' : 's'})</span>` : a.error ? `<span class="err">refused: ${esc(a.error)}</span>` : '<span class="ok">done</span>'}</li>`)
+      .join('');
+    const html = `${m ? `<div class="small">voters ${ids(m.voters)}${m.voters_outgoing.length ? ` (joint with ${ids(m.voters_outgoing)})` : ''} · learners ${ids(m.learners)}${m.removed.length ? ` · removed ${ids(m.removed)}` : ''}</div>` : ''}${admin ? `<ol class="admin-ops" aria-label="Membership requests, newest first">${admin}</ol>` : ''}`;
+    if ($('membership').innerHTML !== html) $('membership').innerHTML = html;
+  }
+
   renderNode(state) {
     const id = this.view.selected;
     const node = id ? state.nodes.find((n) => n.id === id) : null;
     if (!node) {
-      $('node-title').textContent = '(click a node, or press 1–7)';
+      $('node-title').textContent = '(click a node, or press 1–9)';
       $('node-body').innerHTML = '';
       return;
     }
     $('node-title').textContent = `n${id}`;
     const cuts = state.net.cuts.filter(([a]) => a === id).map(([, b]) => b);
-    const key = JSON.stringify([node.up, node.role, node.term, node.commit, node.applied, node.last_index, node.leader, node.vote, JSON.stringify(node.progress), cuts, JSON.stringify(node.disk)]);
+    const key = JSON.stringify([node.member, node.decommissioned, node.up, node.role, node.term, node.commit, node.applied, node.last_index, node.leader, node.vote, JSON.stringify(node.progress), cuts, JSON.stringify(node.disk)]);
     if (this.nodeKey === `${id}:${key}`) return;
     this.nodeKey = `${id}:${key}`;
+    if (node.decommissioned) {
+      $('node-body').innerHTML = `<p>n${id} was removed from the cluster: its machine is stopped for good (node ids are never reused).</p>`;
+      return;
+    }
     const role = node.up ? (node.role ?? 'recovering') : 'down';
+    const member = node.member ?? 'voter';
     const facts = node.up
-      ? `<dl class="facts"><dt>role</dt><dd>${esc(role)}</dd><dt>term</dt><dd>${node.term}</dd><dt>voted for</dt><dd>${node.vote ? 'n' + node.vote : '—'}</dd>
+      ? `<dl class="facts"><dt>role</dt><dd>${esc(role)}</dd><dt>membership</dt><dd>${esc(member === 'outside' ? 'not in the region yet (joining)' : member)}</dd><dt>term</dt><dd>${node.term}</dd><dt>voted for</dt><dd>${node.vote ? 'n' + node.vote : '—'}</dd>
          <dt>knows leader</dt><dd>${node.leader ? 'n' + node.leader : '—'}</dd><dt>log</dt><dd>i${node.first_index}…i${node.last_index} (last term ${node.last_term})</dd>
          <dt>commit</dt><dd>i${node.commit}</dd><dt>applied</dt><dd>i${node.applied}</dd><dt>starts / crashes</dt><dd>${node.incarnation} / ${node.crashes}</dd></dl>`
       : `<p>n${id} is down (crashed ${node.crashes}×). Its disks keep what was synced.</p>`;
@@ -134,6 +174,11 @@ export class Panels {
          <button type="button" data-act="crash-keep" title="The process dies, the OS keeps its page cache">Crash (keep OS cache)</button>
          <button type="button" data-act="isolate" title="Partition this node from all others (I)">Isolate</button>`
       : `<button type="button" data-act="restart" title="Restart (R)">Restart</button>`;
+    const canLead = member === 'voter' && !(node.up && node.role === 'Leader');
+    const inRegion = member === 'voter' || member === 'learner';
+    const admin = `${canLead ? `<button type="button" data-admin="transfer" title="Ask the leader to hand leadership to n${id} (T)">Transfer leadership here</button>` : ''}${
+      inRegion ? `<button type="button" data-admin="remove" title="Remove n${id} from the region; its machine then stops for good (X)">Remove node</button>` : ''
+    }`;
     const d = node.disk;
     const slow = d.store_ms > 0 || d.log_ms > 0;
     const failing = d.error_rate > 0;
@@ -141,7 +186,7 @@ export class Panels {
          <button type="button" data-disk="slow" aria-pressed="${slow}" title="Every request on this node's disks takes ${SLOW_DISK_MS} ms more">Slow disk</button>
          <button type="button" data-disk="failing" aria-pressed="${failing}" title="${Math.round(FAILING_DISK_RATE * 100)}% of this node's disk writes fail: it stops and restarts on its disks">Failing disk</button></div>`;
     const links = state.nodes
-      .filter((n) => n.id !== id)
+      .filter((n) => n.id !== id && !n.decommissioned)
       .map((n) => {
         const cut = cuts.includes(n.id);
         return `<button type="button" data-cut="${n.id}" aria-pressed="${cut}" class="${cut ? 'is-cut' : ''}" title="${cut ? 'Restore' : 'Cut'} the direction n${id} → n${n.id}">→ n${n.id}${cut ? ' ✕' : ''}</button>`;
@@ -154,7 +199,7 @@ export class Panels {
           .map((e) => `<li class="${e.index <= node.commit ? 'committed' : 'uncommitted'}"><span class="muted">i${e.index} t${e.term}</span> ${esc(e.text)}${e.index <= node.applied ? '' : e.index <= node.commit ? ' <span class="muted">(committed)</span>' : ' <span class="muted">(not committed)</span>'}</li>`)
           .join('')}</ol>`
       : '';
-    $('node-body').innerHTML = `<div class="row">${buttons}</div><div class="row small">links out (click to cut one direction): ${links}</div>${disk}${facts}${entries}${progress}`;
+    $('node-body').innerHTML = `<div class="row">${buttons}</div>${admin ? `<div class="row">${admin}</div>` : ''}<div class="row small">links out (click to cut one direction): ${links}</div>${disk}${facts}${entries}${progress}`;
     for (const b of $('node-body').querySelectorAll('button[data-disk]')) {
       const on = b.getAttribute('aria-pressed') !== 'true';
       b.addEventListener('click', () =>
@@ -162,6 +207,7 @@ export class Panels {
       );
     }
     for (const b of $('node-body').querySelectorAll('button[data-act]')) b.addEventListener('click', () => this.nodeAction(id, b.dataset.act));
+    for (const b of $('node-body').querySelectorAll('button[data-admin]')) b.addEventListener('click', () => this.nodeAction(id, b.dataset.admin));
     for (const b of $('node-body').querySelectorAll('button[data-cut]')) {
       b.addEventListener('click', () => this.s.act(b.getAttribute('aria-pressed') === 'true' ? 'uncut' : 'cut', id, Number(b.dataset.cut)));
     }
@@ -173,11 +219,13 @@ export class Panels {
     else if (act === 'crash-keep') s.act('crash', id, false);
     else if (act === 'restart') s.act('restart', id);
     else if (act === 'isolate') this.isolate(id);
+    else if (act === 'transfer') this.membership('transfer_leader', id);
+    else if (act === 'remove') this.membership('remove_node', id);
   }
 
   isolate(id) {
-    const n = this.s.c.state({ log_tail: 0 }).nodes.length;
-    const rest = Array.from({ length: n }, (_, k) => k + 1).filter((k) => k !== id);
+    const nodes = this.s.c.state({ log_tail: 0 }).nodes;
+    const rest = nodes.filter((n) => n.id !== id && !n.decommissioned).map((n) => n.id);
     this.s.act('partition', [[id], rest]);
     this.view.layoutGroups([[id], rest]);
   }

@@ -246,10 +246,13 @@ export class ClusterView {
     for (const [key, l] of Object.entries(this.links)) l.g.classList.toggle('cut', cuts.has(key));
     for (const node of state.nodes) {
       const v = this.nodes[node.id];
-      const role = node.up ? (node.role ?? 'Recovering') : 'Down';
-      v.g.setAttribute('class', `node ${role.toLowerCase()}${this.selected === node.id ? ' selected' : ''}${highlight.nodes?.has(node.id) ? ' flagged' : ''}`);
-      v.g.setAttribute('aria-label', `node ${node.id}: ${role}, term ${node.term}, commit ${node.commit}${node.up ? '' : ', down'}`);
-      v.role.textContent = role === 'PreCandidate' ? 'pre-cand.' : role.toLowerCase();
+      const role = node.decommissioned ? 'Removed' : node.up ? (node.role ?? 'Recovering') : 'Down';
+      const member = node.member ?? 'voter';
+      v.g.setAttribute('class', `node ${role.toLowerCase()}${member !== 'voter' ? ' ' + member : ''}${this.selected === node.id ? ' selected' : ''}${highlight.nodes?.has(node.id) ? ' flagged' : ''}`);
+      v.g.setAttribute('aria-label', `node ${node.id}: ${role}, ${member}, term ${node.term}, commit ${node.commit}${node.up ? '' : ', down'}`);
+      // A follower that does not vote is shown as what it is.
+      const shown = role === 'Follower' && member === 'learner' ? 'learner' : role === 'Follower' && member === 'outside' ? 'joining' : role === 'PreCandidate' ? 'pre-cand.' : role.toLowerCase();
+      v.role.textContent = shown;
       v.term.textContent = node.up ? `term ${node.term}` : '';
       // Election timer: the arc shrinks as the timeout approaches (followers and candidates).
       const frac = node.up && node.role && node.role !== 'Leader' && node.election?.timeout ? Math.max(0, 1 - node.election.elapsed / node.election.timeout) : 0;
@@ -304,7 +307,8 @@ export class ClusterView {
     rows.push(head.join(''));
     for (const node of state.nodes) {
       const byIndex = new Map((node.log ?? []).map((e) => [e.index, e]));
-      const cells = [`<th scope="row">n${node.id}${node.up ? '' : ' ✕'}</th>`];
+      const tag = node.decommissioned ? ' (removed)' : node.member === 'learner' ? ' (learner)' : node.member === 'outside' ? ' (joining)' : '';
+      const cells = [`<th scope="row">n${node.id}${tag}${node.up || node.decommissioned ? '' : ' ✕'}</th>`];
       for (let i = from; i <= last; i++) {
         const e = byIndex.get(i);
         if (!e) {

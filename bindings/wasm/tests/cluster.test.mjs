@@ -210,3 +210,59 @@ test('bad input throws', () => {
   assert.throws(() => SimCluster.from_scenario('{"version": 2}'), /scenario/);
   assert.equal(c.scenario().actions.length, 0);
 });
+
+/** Runs 10 ms at a time until `done(c)` holds (at most `maxMs`); returns whether it did. */
+function runUntil(c, maxMs, done) {
+  const end = c.now() + maxMs;
+  while (!done(c) && c.now() < end) c.run_for(10);
+  return done(c);
+}
+
+test('membership: add a node (learner, then voter), transfer leadership to it, remove the old leader', () => {
+  const c = new SimCluster({ seed: 5, nodes: 3 });
+  const first = c.run_until_leader(5_000);
+  assert.equal(waitOp(c, c.put('x', '1')).outcome, 'ok');
+  const id = c.add_node();
+  assert.equal(id, 4);
+  assert.equal(c.state().nodes.length, 4);
+  let sawLearner = false;
+  assert.ok(
+    runUntil(c, 10_000, (c) => {
+      const m = c.state({ log_tail: 0 }).nodes[3].member;
+      sawLearner ||= m === 'learner';
+      return m === 'voter';
+    }),
+    'n4 becomes a voter',
+  );
+  assert.ok(sawLearner, 'n4 was a learner first');
+  assert.deepEqual(c.state().membership.voters, [1, 2, 3, 4]);
+  assert.ok(c.events_since(0).some((e) => e.type === 'membership' && e.learners.includes(4)), 'the trace shows the learner');
+
+  c.transfer_leader(4);
+  assert.ok(runUntil(c, 5_000, (c) => c.state({ log_tail: 0 }).leader === 4), 'n4 leads');
+
+  c.remove_node(first);
+  assert.ok(runUntil(c, 10_000, (c) => c.state({ log_tail: 0 }).nodes[first - 1].decommissioned), `n${first} decommissioned`);
+  const st = c.state({ log_tail: 0 });
+  assert.equal(st.nodes[first - 1].member, 'removed');
+  assert.equal(st.membership.voters.length, 3);
+  assert.deepEqual(st.admin.map((a) => a.op), ['add n4', 'transfer to n4', `remove n${first}`]);
+  assert.ok(st.admin.every((a) => a.done_at !== null && a.error === null), JSON.stringify(st.admin));
+  const put = waitOp(c, c.put('y', '2'));
+  assert.equal(put.served_by, 4);
+
+  // Refusals are typed errors and change nothing.
+  const actions = c.scenario().actions.length;
+  assert.throws(() => c.remove_node(first), /removed/);
+  assert.throws(() => c.restart(first), /removed/);
+  assert.throws(() => c.transfer_leader(12), /no node 12/);
+  assert.equal(c.scenario().actions.length, actions);
+
+  // The scenario replays exactly, and the golden export includes the membership actions.
+  const again = SimCluster.from_scenario(c.scenario());
+  assert.equal(again.trace_digest(), c.trace_digest());
+  const golden = c.golden();
+  assert.match(golden, /do \{"do":"add_node"\}/);
+  assert.match(golden, /do \{"do":"remove_node","node":\d\}/);
+  assert.match(golden, /admin add n4 done/);
+});
