@@ -457,3 +457,13 @@ pub fn call(w: &mut SimMvcc, cmd: Command) -> Response {
         other => panic!("{desc}: {other:?}"),
     }
 }
+
+/// Hands the executor every lock in the store (a `ScanLocks` over the whole key space, then
+/// `seed_locks`), as the native `Db` does at open: from then on its commands answer lock probes
+/// from its lock table. Tests seed on some seeds only, so both ways of probing run.
+pub fn seed_locks(w: &mut SimMvcc) {
+    match call(w, Command::ScanLocks { from: Vec::new(), upper: None, limit: usize::MAX }) {
+        Response::Locks(locks) => w.exec.seed_locks(&locks),
+        other => panic!("ScanLocks answered {other:?}"),
+    }
+}

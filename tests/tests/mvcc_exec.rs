@@ -9,11 +9,13 @@
 //!   deletion.
 //! * `snapshot_isolation_model`: concurrent transactions through the executor (see
 //!   `strata_tests::mvcc`), checked against the serial reference, with every committed write
-//!   announced exactly once.
+//!   announced exactly once. Even seeds seed the executor's lock table (`seed_locks`), so lock
+//!   probes are answered from it (and checked against the store in debug builds).
 //! * `crash_loop`: the same workload with the power cut after a random number of disk
 //!   requests (unsynced data lost, the last write torn at random), recovery, then: every
 //!   acknowledged commit wholly visible, no aborted transaction partly visible, the oracle never
-//!   issues a timestamp twice. `STRATA_MVCC_CRASH_POINTS` sets the number of crash points
+//!   issues a timestamp twice; even seeds seed the lock table after each recovery, with the
+//!   locks the cut left behind. `STRATA_MVCC_CRASH_POINTS` sets the number of crash points
 //!   (default 40); `STRATA_SEED` replays one seed.
 //! * `same_seed_same_digest`: a run replays byte for byte.
 use std::cell::RefCell;
@@ -33,7 +35,7 @@ use strata_sim::disk::SimDisk;
 use strata_sim::mvcc::SimMvcc;
 use strata_sim::rng::Rng;
 use strata_sim::store::SimStore;
-use strata_tests::mvcc::Workload;
+use strata_tests::mvcc::{seed_locks, Workload};
 use strata_tests::tiny_config;
 
 fn exec_config() -> ExecConfig {
@@ -165,6 +167,9 @@ fn snapshot_isolation_model() {
     for seed in seeds(12) {
         let mut w = SimMvcc::open(tiny_config(Durability::SyncEachWrite), exec_config(), SimDisk::new(seed));
         assert!(matches!(w.recovered, Some(Ok(_))));
+        if seed % 2 == 0 {
+            seed_locks(&mut w);
+        }
         let mut load = Workload::new(seed, 10);
         load.run(&mut w, 400, 4);
         load.settle(&mut w, &mut Vec::new(), true);
@@ -196,6 +201,9 @@ fn crash_loop() {
                 Some(Ok(mark)) => assert!(*mark >= load.max_ts_seen, "seed {seed} epoch {epoch}: mark {mark} below issued {}", load.max_ts_seen),
                 other => panic!("seed {seed} epoch {epoch}: recovery {other:?}"),
             }
+            if seed % 2 == 0 {
+                seed_locks(&mut w);
+            }
             load.settle(&mut w, &mut applied, false);
             w.sim.crash_budget = Some(budget);
             load.run(&mut w, 300, 4);
@@ -205,6 +213,9 @@ fn crash_loop() {
             disk = w.crash(rng.chance(0.5));
         }
         let mut w = SimMvcc::open_at(config, exec_config(), disk, now, None);
+        if seed % 2 == 0 {
+            seed_locks(&mut w);
+        }
         load.settle(&mut w, &mut applied, false);
         eprintln!("seed {seed}: {} commits, {} aborts, {} GC runs acknowledged", load.counts[0], load.counts[1], load.counts[2]);
     }

@@ -81,6 +81,10 @@ pub(crate) struct State {
     /// The revision watch hub, while a versioned `Db` has watchers (`crate::revwatch`).
     pub(crate) watch: Option<crate::revwatch::HubState>,
     exec_replies: HashMap<CmdId, std::result::Result<Response, ExecError>, FixedState>,
+    /// The command whose caller is absorbing right now: its reply lands in `exec_slot` instead
+    /// of `exec_replies` (set and cleared under one hold of the lock).
+    exec_mine: Option<CmdId>,
+    exec_slot: Option<std::result::Result<Response, ExecError>>,
     exec_opened: Option<std::result::Result<(), ExecError>>,
     /// The stream engine and its routing tables, for a versioned [`crate::Db`].
     pub(crate) side: StreamSide,
@@ -104,6 +108,8 @@ impl Shared {
             exec: None,
             watch: None,
             exec_replies: HashMap::with_hasher(FixedState),
+            exec_mine: None,
+            exec_slot: None,
             exec_opened: None,
             side: StreamSide::default(),
         };
@@ -211,7 +217,7 @@ impl Shared {
     /// Drains the executor's outputs; true when that gave the store new outputs to drain.
     /// Block reads are served here, under the lock (from the shared cache, else `pread`).
     fn absorb_exec(&self, st: &mut State, wake: &mut bool) -> bool {
-        let State { store, exec, exec_replies, exec_opened, waiters, watch, .. } = st;
+        let State { store, exec, exec_replies, exec_mine, exec_slot, exec_opened, waiters, watch, .. } = st;
         let Some(exec) = exec.as_mut() else { return false };
         // Only callers waiting for a reply care (the background thread does not): with none
         // waiting, a wake-up is a wasted context switch per command.
@@ -227,6 +233,7 @@ impl Shared {
                     exec.handle_block(Self::exec_now_ms(), store, file, handle, r);
                     more = true;
                 }
+                ExecOutput::Reply { id, result } if Some(id) == *exec_mine => *exec_slot = Some(result),
                 ExecOutput::Reply { id, result } => {
                     exec_replies.insert(id, result);
                     *wake |= someone_waits;
@@ -310,7 +317,14 @@ impl Shared {
             exec.submit(now, store, cmd)
         };
         let mut none = None;
+        // The common case: the reply comes out of this round (no table, no hashing).
+        st.exec_mine = Some(id);
         self.absorb(&mut st, None, &mut none);
+        st.exec_mine = None;
+        if let Some(r) = st.exec_slot.take() {
+            self.hand_off(st);
+            return Ok(r);
+        }
         loop {
             if let Some(r) = st.exec_replies.remove(&id) {
                 self.hand_off(st);
@@ -322,6 +336,27 @@ impl Shared {
             }
             if st.background_dead && !st.driving {
                 return Err(Error::Closed);
+            }
+            st.waiters += 1;
+            st = self.wait(st);
+            st.waiters -= 1;
+        }
+    }
+
+    /// Drives I/O when it is this thread's turn, or waits, until `done` holds (checked after
+    /// every round of outputs). `Error::Closed` if the database closes first.
+    pub(crate) fn wait_until<'a>(&'a self, mut st: MutexGuard<'a, State>, done: impl Fn(&State) -> bool) -> Result<MutexGuard<'a, State>> {
+        let mut none = None;
+        loop {
+            if done(&st) {
+                return Ok(st);
+            }
+            if st.closing || (st.background_dead && !st.driving) {
+                return Err(Error::Closed);
+            }
+            if !st.driving && !st.io.is_empty() {
+                st = self.drive(st, None, &mut none);
+                continue;
             }
             st.waiters += 1;
             st = self.wait(st);

@@ -2,8 +2,8 @@
 //! native driver, and [`Watcher`], the receiver a caller holds.
 //!
 //! The hub lives in the driver's state (under the store's mutex) while at least one watcher
-//! exists. The executor reports every applied commit ([`ExecOutput::Applied`], kept on in a
-//! versioned `Db`) and its *resolved ts* ([`Executor::resolved_ts`]: every commit below it is
+//! exists. The executor reports every applied commit ([`ExecOutput::Applied`], turned on while
+//! the hub exists — creating it waits out writes submitted while they were off) and its *resolved ts* ([`Executor::resolved_ts`]: every commit below it is
 //! applied — the oldest live lock, the oldest batch in flight and the oracle bound it); after
 //! each round of store and executor outputs the driver feeds both to the hub, which delivers
 //! whole revisions to synced watchers and replays history for lagging ones. The hub's reads
@@ -255,12 +255,25 @@ impl Shared {
         if st.closing {
             return Err(Error::Closed);
         }
+        // Without a hub the executor extracts no applied notifications (nothing would consume
+        // them). A new hub needs every commit from its resolved ts on: turn them on, then wait
+        // out the writes submitted without them (the hub's resolved ts does not cover those).
+        // While a hub exists they stay on.
+        while st.watch.is_none() {
+            let Some(exec) = st.exec.as_mut() else { return Err(Error::Closed) };
+            exec.set_applied_notifications(true);
+            if exec.unnotified_writes() == 0 {
+                break;
+            }
+            st = self.wait_until(st, |s| s.watch.is_some() || s.exec.as_ref().is_none_or(|e| e.unnotified_writes() == 0))?;
+        }
         let State { store, exec, watch, .. } = &mut *st;
-        let Some(exec) = exec.as_ref() else { return Err(Error::Closed) };
+        let Some(exec) = exec.as_mut() else { return Err(Error::Closed) };
         let w = watch.get_or_insert_with(|| HubState::new(exec.resolved_ts()));
         let r = with_reader(self, store, w, |hub, snap| hub.watch(snap, req.clone()));
         if w.hub.is_empty() {
             *watch = None;
+            exec.set_applied_notifications(false);
         }
         if r.is_ok() {
             self.advance_watch_sync(&mut st, true);
@@ -349,6 +362,9 @@ impl Shared {
             w.hub.cancel(id);
             if w.hub.is_empty() {
                 st.watch = None;
+                if let Some(e) = st.exec.as_mut() {
+                    e.set_applied_notifications(false);
+                }
             }
         }
     }

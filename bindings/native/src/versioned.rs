@@ -77,8 +77,8 @@ impl Db {
         raw.inner.shared.start_exec(ExecConfig {
             tso_window_ms: 3_000,
             block_cache_bytes: options.block_cache_bytes.min(8 << 20),
-            // For revision watches (`Db::watch`): the hub needs every applied commit.
-            applied_notifications: true,
+            // Turned on while a revision watch hub exists (`Db::watch`, `crate::revwatch`).
+            applied_notifications: false,
         })?;
         crate::streams::api::start(&raw.inner.shared, raw.hub(), options.streams)?;
         let txn_options = Arc::new(options.txn);

@@ -51,6 +51,27 @@ impl Batch {
         self
     }
 
+    /// Adds a put whose key and value are written in place, with no buffer of their own:
+    /// `key` must append exactly `key_len` bytes and `value` exactly `value_len` (a mismatch is
+    /// a bug in the caller and panics).
+    pub fn put_with(&mut self, key_len: usize, value_len: usize, key: impl FnOnce(&mut Vec<u8>), value: impl FnOnce(&mut Vec<u8>)) -> &mut Self {
+        self.rep.reserve(1 + 2 * 10 + key_len + value_len);
+        self.rep.push(ValueKind::Put as u8);
+        varint::put(&mut self.rep, key_len as u64);
+        let at = self.rep.len();
+        key(&mut self.rep);
+        assert_eq!(self.rep.len() - at, key_len, "put_with: key length");
+        varint::put(&mut self.rep, value_len as u64);
+        let at = self.rep.len();
+        value(&mut self.rep);
+        assert_eq!(self.rep.len() - at, value_len, "put_with: value length");
+        self.count += 1;
+        self.max_key_len = self.max_key_len.max(key_len);
+        self.max_value_len = self.max_value_len.max(value_len);
+        self.empty_key |= key_len == 0;
+        self
+    }
+
     /// Adds a delete.
     pub fn delete(&mut self, key: &[u8]) -> &mut Self {
         self.push(ValueKind::Delete, key, &[]);

@@ -173,6 +173,19 @@ pub fn write_key(user_key: &[u8], commit_ts: Ts) -> Vec<u8> {
     k
 }
 
+/// [`write_key`] appended to `out`.
+pub fn write_key_into(user_key: &[u8], commit_ts: Ts, out: &mut Vec<u8>) {
+    out.reserve(write_key_len(user_key.len()));
+    out.push(Cf::Write as u8);
+    encode_bytes(user_key, out);
+    encode_ts(commit_ts, out);
+}
+
+/// Length of the write-CF key of a user key of `len` bytes.
+pub const fn write_key_len(len: usize) -> usize {
+    1 + encoded_len(len) + TS_LEN
+}
+
 /// The default-CF key of `user_key`'s value written by the transaction `start_ts`.
 pub fn default_key(user_key: &[u8], start_ts: Ts) -> Vec<u8> {
     let mut k = prefixed(Cf::Default, user_key, TS_LEN);

@@ -142,34 +142,51 @@ impl Write {
 
     /// The encoded record.
     pub fn encode(&self) -> Vec<u8> {
-        // kind, start ts, the tagged fields (tag + varint each), the short value.
-        let mut out = Vec::with_capacity(1 + 10 + 1 + 3 * 11 + 1 + self.short_value.as_ref().map_or(0, |v| v.len() + 2));
+        let value = self.short_value.as_deref();
+        let mut out = Vec::with_capacity(self.encoded_len_with(value));
+        self.encode_with(value, &mut out);
+        out
+    }
+
+    /// Length of the record encoded with short value `value` (in place of its own).
+    pub fn encoded_len_with(&self, value: Option<&[u8]>) -> usize {
+        let tagged = |present: bool, v: u64| if present { 1 + varint_len(v) } else { 0 };
+        1 + varint_len(self.start_ts.0)
+            + value.map_or(0, |v| 2 + v.len())
+            + usize::from(self.overlapped_rollback)
+            + tagged(self.create_revision != Ts::ZERO, self.create_revision.0)
+            + tagged(self.version != 0, self.version)
+            + self.lease.map_or(0, |l| 1 + varint_len(l.0))
+    }
+
+    /// Appends the record with short value `value` (in place of its own) to `out`: the
+    /// encoding of a copy whose `short_value` is `value`, without making the copy.
+    pub fn encode_with(&self, value: Option<&[u8]>, out: &mut Vec<u8>) {
         out.push(match self.kind {
             WriteKind::Put => b'P',
             WriteKind::Delete => b'D',
             WriteKind::Rollback => b'R',
             WriteKind::Lock => b'L',
         });
-        varint::put(&mut out, self.start_ts.0);
-        if let Some(v) = &self.short_value {
-            put_short_value(&mut out, v);
+        varint::put(out, self.start_ts.0);
+        if let Some(v) = value {
+            put_short_value(out, v);
         }
         if self.overlapped_rollback {
             out.push(b'R');
         }
         if self.create_revision != Ts::ZERO {
             out.push(b'c');
-            varint::put(&mut out, self.create_revision.0);
+            varint::put(out, self.create_revision.0);
         }
         if self.version != 0 {
             out.push(b'n');
-            varint::put(&mut out, self.version);
+            varint::put(out, self.version);
         }
         if let Some(lease) = self.lease {
             out.push(b'e');
-            varint::put(&mut out, lease.0);
+            varint::put(out, lease.0);
         }
-        out
     }
 
     /// Decodes a record; all of `buf` must belong to it.
@@ -284,6 +301,11 @@ impl Lock {
     }
 }
 
+/// Bytes of `v` as a LEB128 varint.
+fn varint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize).max(1).div_ceil(7)
+}
+
 fn put_short_value(out: &mut Vec<u8>, v: &[u8]) {
     assert!(
         v.len() <= SHORT_VALUE_MAX_LEN,
@@ -396,6 +418,12 @@ mod tests {
             let w = Write { kind, start_ts: Ts(s), short_value: sv, overlapped_rollback: o, create_revision: Ts(c), version: n, lease: e.map(LeaseId) };
             let bytes = w.encode();
             prop_assert_eq!(Write::decode(&bytes), Ok(w.clone()));
+            // The in-place encoding (one-phase commit's) is the same bytes, its length exact.
+            let bare = Write { short_value: None, ..w.clone() };
+            let mut out = vec![0xAA];
+            bare.encode_with(w.short_value.as_deref(), &mut out);
+            prop_assert_eq!(&out[1..], &bytes[..]);
+            prop_assert_eq!(bare.encoded_len_with(w.short_value.as_deref()), bytes.len());
             for cut in 0..bytes.len() {
                 prop_assert_ne!(Write::decode(&bytes[..cut]), Ok(w.clone()));
             }

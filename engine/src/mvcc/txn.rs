@@ -387,7 +387,14 @@ pub fn one_pc(
             LockKind::Lock | LockKind::Pessimistic => WriteKind::Lock,
         };
         let mut w = Write::new(kind, req.start_ts);
-        w.short_value = stash_value(&mut b, key, req.start_ts, m.value());
+        // A short value is encoded into the record straight from the request (no copy).
+        let short = match m.value() {
+            Some(v) if v.len() > SHORT_VALUE_MAX_LEN => {
+                b.put(&codec::default_key(key, req.start_ts), v);
+                None
+            }
+            v => v,
+        };
         if kind == WriteKind::Put {
             (w.create_revision, w.version) = match newest {
                 // Below `start_ts` (the check passed), so the newest version below `commit_ts`.
@@ -404,7 +411,12 @@ pub fn one_pc(
                 Some(_) => revision::next_put_meta(r, key, commit_ts)?,
             };
         }
-        b.put(&codec::write_key(key, commit_ts), &w.encode());
+        b.put_with(
+            codec::write_key_len(key.len()),
+            w.encoded_len_with(short),
+            |out| codec::write_key_into(key, commit_ts, out),
+            |out| w.encode_with(short, out),
+        );
     }
     Ok(b)
 }

@@ -19,11 +19,16 @@ use hashbrown::HashMap;
 #[derive(Debug)]
 pub(crate) struct Latches {
     held: HashMap<Vec<u8>, CmdId, FixedState>,
+    /// Key buffers of released latches, reused by the next ones (no allocation per latch).
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spare key buffers kept at most.
+const MAX_SPARE: usize = 64;
 
 impl Default for Latches {
     fn default() -> Self {
-        Latches { held: HashMap::with_hasher(FixedState) }
+        Latches { held: HashMap::with_hasher(FixedState), spare: Vec::new() }
     }
 }
 
@@ -68,24 +73,31 @@ impl Latches {
         match self.held.get(key) {
             Some(&holder) => assert_eq!(holder, id, "latch taken twice"),
             None => {
-                self.held.insert(key.to_vec(), id);
+                let mut k = self.spare.pop().unwrap_or_default();
+                k.clear();
+                k.extend_from_slice(key);
+                self.held.insert(k, id);
             }
         }
     }
 
     /// Releases `key`'s latch if `id` holds it.
     pub(crate) fn release_one(&mut self, key: &[u8], id: CmdId) {
-        if self.held.get(key) == Some(&id) {
-            self.held.remove(key);
+        if let Some((k, holder)) = self.held.remove_entry(key) {
+            if holder == id {
+                if self.spare.len() < MAX_SPARE {
+                    self.spare.push(k);
+                }
+            } else {
+                self.held.insert(k, holder);
+            }
         }
     }
 
     /// Releases the latches `id` holds among `keys`.
     pub(crate) fn release(&mut self, keys: &[Vec<u8>], id: CmdId) {
         for k in keys {
-            if self.held.get(k.as_slice()) == Some(&id) {
-                self.held.remove(k.as_slice());
-            }
+            self.release_one(k, id);
         }
     }
 

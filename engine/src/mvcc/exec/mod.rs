@@ -201,6 +201,8 @@ struct InFlight {
     id: CmdId,
     response: Response,
     applied: Vec<Applied>,
+    /// Submitted while applied notifications were off (its changes are not in `applied`).
+    unnotified: bool,
     /// The batch's lock deletes, for the lock tracker once it is applied.
     lock_deletes: Vec<Vec<u8>>,
 }
@@ -241,6 +243,13 @@ pub struct Executor {
     source: Option<Box<dyn BlockSource>>,
     stats: ExecStats,
     locks: resolved::LockTracker,
+    /// The tracker names every lock the store can hold ([`Executor::seed_locks`] was called):
+    /// lock probes of other keys need not read the store.
+    locks_seeded: bool,
+    /// Writes in flight submitted while applied notifications were off.
+    unnotified: usize,
+    /// The snapshot readers' key buffer, kept between runs.
+    scratch: Vec<u8>,
 }
 
 impl core::fmt::Debug for Executor {
@@ -276,6 +285,9 @@ impl Executor {
             source: None,
             stats: ExecStats::default(),
             locks: resolved::LockTracker::default(),
+            locks_seeded: false,
+            unnotified: 0,
+            scratch: Vec::new(),
             config,
         }
     }
@@ -286,6 +298,21 @@ impl Executor {
     /// simulator) gets every block through `ReadBlock`.
     pub fn set_block_source(&mut self, source: Box<dyn BlockSource>) {
         self.source = Some(source);
+    }
+
+    /// Turns [`ExecOutput::Applied`] on or off from now on ([`ExecConfig::applied_notifications`]
+    /// is the initial setting). A driver with no consumer saves extracting every batch's
+    /// changes. After turning them on, a consumer that must see *every* commit from the
+    /// resolved ts on waits until [`Executor::unnotified_writes`] is zero: the writes still in
+    /// flight from before were not extracted, and [`Executor::resolved_ts`] does not account
+    /// for them.
+    pub fn set_applied_notifications(&mut self, on: bool) {
+        self.config.applied_notifications = on;
+    }
+
+    /// Writes in flight that were submitted while applied notifications were off.
+    pub fn unnotified_writes(&self) -> usize {
+        self.unnotified
     }
 
     /// True once opening succeeded.
@@ -379,11 +406,15 @@ impl Executor {
             match result {
                 Ok(_) => {
                     self.stats.batches += 1;
+                    self.unnotified -= usize::from(w.unnotified);
                     self.locks.applied(&w.lock_deletes);
                     self.outputs.extend(w.applied.into_iter().map(ExecOutput::Applied));
                     self.finish(w.id, Ok(w.response));
                 }
-                Err(e) => self.finish(w.id, Err(ExecError::Store(e))),
+                Err(e) => {
+                    self.unnotified -= usize::from(w.unnotified);
+                    self.finish(w.id, Err(ExecError::Store(e)));
+                }
             }
         } else if let Some((mark, stage)) = self.reservations.remove(&id) {
             self.reserved(now_ms, store, mark, stage, result);
@@ -419,7 +450,9 @@ impl Executor {
 
     /// The resolved ts (see [`resolved`]): every commit below it is applied, and every later
     /// one will be reported by [`ExecOutput::Applied`] (with notifications on). Exact only
-    /// after [`Executor::seed_locks`] was given the locks the store held at start.
+    /// after [`Executor::seed_locks`] was given the locks the store held at start, and while
+    /// no write submitted with notifications off is in flight
+    /// ([`Executor::unnotified_writes`]).
     pub fn resolved_ts(&self) -> Ts {
         let mut r = self.tso.last().next();
         if let Some(t) = self.locks.oldest() {
@@ -445,8 +478,15 @@ impl Executor {
 
     /// Adds the locks the store held before this executor wrote anything (the answer of a
     /// `Command::ScanLocks` over the whole key space, run before any writing command).
+    ///
+    /// Once seeded, the executor's commands answer lock probes from its lock table: a key it
+    /// saw no lock written for (and that was not seeded) has none, and no store read is made.
+    /// `locks` must include every lock the store held when the executor opened and still
+    /// holds (locks written since are tracked anyway): the answer of a `ScanLocks` over the
+    /// whole key space run after opening.
     pub fn seed_locks(&mut self, locks: &[(Vec<u8>, crate::mvcc::record::Lock)]) {
         self.locks.seed(locks);
+        self.locks_seeded = true;
     }
 
     /// Panics when an internal invariant is broken (tests call it after every step).
@@ -461,6 +501,7 @@ impl Executor {
         }
         assert!(self.ts_waits.iter().all(|id| self.active.contains_key(id)), "timestamp waiter not running");
         assert!(self.writes.values().all(|w| self.active.contains_key(&w.id)), "writer not running");
+        assert_eq!(self.unnotified, self.writes.values().filter(|w| w.unnotified).count(), "unnotified writes miscounted");
         assert!(self.tso.last() <= self.tso.durable_until(), "timestamp issued above the durable mark");
     }
 
@@ -613,9 +654,11 @@ impl Executor {
         } else {
             stamps[0]
         };
+        let scratch = core::mem::take(&mut self.scratch);
         let Some(a) = self.active.get(&id) else { return };
-        let outcome = {
-            let snap = StoreSnapshot::new(store, &a.own, &self.cache).with_source(self.source.as_deref());
+        let (outcome, scratch) = {
+            let filter = self.locks_seeded.then_some(resolved::LockFilter(&self.locks));
+            let snap = StoreSnapshot::new(store, &a.own, &self.cache).with_source(self.source.as_deref()).with_lock_filter(filter).with_scratch(scratch);
             // TTLs are measured on the oracle's clock, which runs ahead of `now` after a
             // restart (it resumes above the reserved mark): a lock's age is then the distance
             // between two timestamps of the same clock, as TiKV measures it against PD's.
@@ -623,16 +666,18 @@ impl Executor {
             let ctx = RunContext { now_ms: clock_ms, ts };
             let notify = self.config.applied_notifications;
             let result = a.cmd.run(&snap, ctx).and_then(|(resp, batch)| {
-                let applied = if notify { applied::extract(&snap, &batch)? } else { Vec::new() };
+                let applied = if notify && !batch.is_empty() { applied::extract(&snap, &batch)? } else { Vec::new() };
                 Ok((resp, batch, applied))
             });
-            match result {
+            let outcome = match result {
                 Ok((resp, batch, applied)) => Outcome::Write(resp, batch, applied),
                 Err(EtcdError::Mvcc(MvccError::Read(ReadError::Pending))) => Outcome::Need(snap.needed(), snap.view().version.clone()),
                 Err(EtcdError::Mvcc(e)) => Outcome::Fail(ExecError::Mvcc(e)),
                 Err(e) => Outcome::Fail(ExecError::Etcd(e)),
-            }
+            };
+            (outcome, snap.into_scratch())
         };
+        self.scratch = scratch;
         match outcome {
             Outcome::Write(resp, batch, applied) => {
                 if batch.is_empty() {
@@ -640,7 +685,9 @@ impl Executor {
                 } else {
                     let lock_deletes = self.locks.submitted(&batch);
                     let rid = store.submit(now_ms, Request::Write(batch));
-                    self.writes.insert(rid, InFlight { id, response: resp, applied, lock_deletes });
+                    let unnotified = !self.config.applied_notifications;
+                    self.unnotified += usize::from(unnotified);
+                    self.writes.insert(rid, InFlight { id, response: resp, applied, unnotified, lock_deletes });
                 }
             }
             Outcome::Need(Some(need), view) => {

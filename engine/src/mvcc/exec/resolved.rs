@@ -89,4 +89,37 @@ impl LockTracker {
     pub(crate) fn len(&self) -> usize {
         self.by_key.len()
     }
+
+    /// True when no live lock is tracked.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// True when the raw lock key `key` may hold a lock (it is tracked).
+    pub(crate) fn may_hold(&self, key: &[u8]) -> bool {
+        self.by_key.contains_key(key)
+    }
+}
+
+/// The locks a store can hold, as far as the executor knows: every lock written since it
+/// started and every lock seeded from the store ([`LockTracker::seed`]). A lock put counts
+/// from its batch's submission and a delete only once applied, so the tracker is a superset of
+/// the locks the store shows at any moment — a lock probe of a key it does not name can answer
+/// "no lock" without reading the store. Valid only once seeded (before that the store may hold
+/// locks of an earlier process that the tracker never saw).
+#[derive(Clone, Copy)]
+pub(crate) struct LockFilter<'a>(pub(crate) &'a LockTracker);
+
+impl LockFilter<'_> {
+    /// False when the store holds no lock at the raw lock key `key`.
+    #[inline]
+    pub(crate) fn may_hold(self, key: &[u8]) -> bool {
+        !self.0.is_empty() && self.0.may_hold(key)
+    }
+
+    /// False when the store holds no lock at all.
+    #[inline]
+    pub(crate) fn any(self) -> bool {
+        !self.0.is_empty()
+    }
 }

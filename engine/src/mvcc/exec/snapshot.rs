@@ -19,6 +19,7 @@ use crate::lsm::read::{Lookup, LookupStep};
 use crate::lsm::sstable::{bloom, Block, BlockCursor, BlockHandle};
 use crate::lsm::version::TableFile;
 use crate::lsm::store::{ReadView, Store};
+use super::resolved::LockFilter;
 use crate::mvcc::codec::{self, Cf};
 use crate::mvcc::error::{Corruption, ReadError};
 use crate::mvcc::read::KeyValue;
@@ -58,19 +59,41 @@ pub struct StoreSnapshot<'a> {
     own: &'a BlockMap,
     cache: &'a RefCell<BlockCache>,
     source: Option<&'a dyn BlockSource>,
+    locks: Option<LockFilter<'a>>,
     needed: Cell<Option<NeededBlock>>,
+    /// A buffer for the seek keys of `seek_write` (see [`StoreSnapshot::with_scratch`]).
+    scratch: RefCell<Vec<u8>>,
 }
 
 impl<'a> StoreSnapshot<'a> {
     /// A reader of `store`'s current state; blocks come from `own`, then `cache`.
     pub fn new(store: &'a Store, own: &'a BlockMap, cache: &'a RefCell<BlockCache>) -> Self {
-        StoreSnapshot { store, view: store.read_view(), own, cache, source: None, needed: Cell::new(None) }
+        StoreSnapshot { store, view: store.read_view(), own, cache, source: None, locks: None, needed: Cell::new(None), scratch: RefCell::new(Vec::new()) }
     }
 
     /// Also takes blocks from `source` before answering `Pending`.
     pub fn with_source(mut self, source: Option<&'a dyn BlockSource>) -> Self {
         self.source = source;
         self
+    }
+
+    /// Answers lock probes of keys `locks` rules out without reading the store (the
+    /// executor's in-memory lock table; see [`LockFilter`]).
+    pub(crate) fn with_lock_filter(mut self, locks: Option<LockFilter<'a>>) -> Self {
+        self.locks = locks;
+        self
+    }
+
+    /// Builds seek keys in `buf` (a caller running many commands keeps one buffer for all of
+    /// them: [`StoreSnapshot::into_scratch`] gives it back).
+    pub fn with_scratch(mut self, buf: Vec<u8>) -> Self {
+        self.scratch = RefCell::new(buf);
+        self
+    }
+
+    /// The buffer of [`StoreSnapshot::with_scratch`], for the next snapshot.
+    pub fn into_scratch(self) -> Vec<u8> {
+        self.scratch.into_inner()
     }
 
     /// The view read at.
@@ -329,7 +352,15 @@ fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 
 impl SnapshotReader for StoreSnapshot<'_> {
     fn lock(&self, key: &[u8]) -> Result<Option<Lock>, ReadError> {
+        if self.locks.is_some_and(|f| !f.any()) {
+            debug_assert!(!matches!(self.point(&codec::lock_key(key)), Ok(Some(_))), "a lock the lock table does not know");
+            return Ok(None);
+        }
         let k = codec::lock_key(key);
+        if self.locks.is_some_and(|f| !f.may_hold(&k)) {
+            debug_assert!(!matches!(self.point(&k), Ok(Some(_))), "a lock the lock table does not know");
+            return Ok(None);
+        }
         match self.point(&k)? {
             None => Ok(None),
             Some(v) => Lock::decode(&v).map(Some).map_err(|e| corrupt_record(&k, e)),
@@ -337,7 +368,12 @@ impl SnapshotReader for StoreSnapshot<'_> {
     }
 
     fn seek_write(&self, key: &[u8], ts: Ts) -> Result<Option<(Ts, Write)>, ReadError> {
-        let lower = codec::write_key(key, ts);
+        let mut scratch = self.scratch.try_borrow_mut().ok();
+        let mut fresh = Vec::new();
+        let lower = scratch.as_deref_mut().unwrap_or(&mut fresh);
+        lower.clear();
+        codec::write_key_into(key, ts, lower);
+        let lower: &[u8] = lower;
         let key_len = lower.len();
         let found = self.seek_first(&lower, Upper::Prefix(&lower[..key_len - codec::TS_LEN]), |k, v| {
             // Every key in the range starts with the prefix; a well-formed one is the prefix
