@@ -306,6 +306,20 @@ impl Shared {
     /// Runs an MVCC command and waits for its answer (driving I/O when it is this thread's
     /// turn). The outer error is the database's (closed); the inner one the command's.
     pub(crate) fn call_exec(&self, cmd: Command) -> Result<std::result::Result<Response, ExecError>> {
+        let r = self.call_exec_with(|exec, now, store| Some(exec.submit(now, store, cmd)))?;
+        r.ok_or(Error::Closed)
+    }
+
+    /// A one-key put (`value`) or delete (`None`) committed in one phase without a command
+    /// (`Executor::write_now`), waited for; `Ok(None)`: it would have had to wait — submit a
+    /// `Command::OnePc` instead.
+    pub(crate) fn exec_write_now(&self, key: &[u8], value: Option<&[u8]>) -> Result<Option<std::result::Result<Response, ExecError>>> {
+        self.call_exec_with(|exec, now, store| exec.write_now(now, store, key, value))
+    }
+
+    /// Starts an executor command with `start` (`None`: it declined, and nothing is waited
+    /// for) and waits for its answer, as [`Shared::call_exec`].
+    fn call_exec_with(&self, start: impl FnOnce(&mut Executor, u64, &mut Store) -> Option<CmdId>) -> Result<Option<std::result::Result<Response, ExecError>>> {
         let mut st = self.lock();
         if st.closing || st.background_dead {
             return Err(Error::Closed);
@@ -314,7 +328,14 @@ impl Shared {
         let id = {
             let State { store, exec, .. } = &mut *st;
             let Some(exec) = exec.as_mut() else { return Err(Error::Closed) };
-            exec.submit(now, store, cmd)
+            start(exec, now, store)
+        };
+        let Some(id) = id else {
+            // Declining may still have asked for a timestamp reservation write.
+            let mut none = None;
+            self.absorb(&mut st, None, &mut none);
+            self.hand_off(st);
+            return Ok(None);
         };
         let mut none = None;
         // The common case: the reply comes out of this round (no table, no hashing).
@@ -323,12 +344,12 @@ impl Shared {
         st.exec_mine = None;
         if let Some(r) = st.exec_slot.take() {
             self.hand_off(st);
-            return Ok(r);
+            return Ok(Some(r));
         }
         loop {
             if let Some(r) = st.exec_replies.remove(&id) {
                 self.hand_off(st);
-                return Ok(r);
+                return Ok(Some(r));
             }
             if !st.driving && !st.io.is_empty() {
                 st = self.drive(st, None, &mut none);
@@ -341,6 +362,28 @@ impl Shared {
             st = self.wait(st);
             st.waiters -= 1;
         }
+    }
+
+    /// A point read at a fresh timestamp without a command, when the executor can answer at
+    /// once (`Executor::get_now`); `Ok(None)`: submit a `Command::Get` instead.
+    pub(crate) fn exec_get_now(&self, key: &[u8]) -> Result<Option<std::result::Result<Option<Vec<u8>>, ExecError>>> {
+        let mut st = self.lock();
+        if st.closing || st.background_dead {
+            return Err(Error::Closed);
+        }
+        let now = Self::exec_now_ms();
+        let r = {
+            let State { store, exec, .. } = &mut *st;
+            let Some(exec) = exec.as_mut() else { return Err(Error::Closed) };
+            exec.get_now(now, store, key)
+        };
+        if r.is_some() {
+            // Drawing the timestamp may have asked for a reservation write.
+            let mut none = None;
+            self.absorb(&mut st, None, &mut none);
+            self.hand_off(st);
+        }
+        Ok(r)
     }
 
     /// Drives I/O when it is this thread's turn, or waits, until `done` holds (checked after

@@ -136,7 +136,13 @@ impl Db {
         self.check_key(key)?;
         // One command: the executor draws the read ts when the read runs. Only a lock in the
         // way needs the longer path (a ts of our own, to resolve the lock against).
-        match self.exec(Command::Get { key: key.to_vec(), read_ts: Ts::ZERO }) {
+        // Most reads are answered at once, without a command (`Executor::get_now`).
+        let r = match self.raw.inner.shared.exec_get_now(key) {
+            Ok(Some(r)) => r.map(Response::Value).map_err(TxnErrorOrExec::Exec),
+            Ok(None) => self.exec(Command::Get { key: key.to_vec(), read_ts: Ts::ZERO }),
+            Err(e) => Err(TxnErrorOrExec::Db(e)),
+        };
+        match r {
             Ok(Response::Value(v)) => Ok(v),
             Ok(_) => Ok(None),
             Err(TxnErrorOrExec::Exec(ExecError::Mvcc(MvccError::KeyIsLocked(_)))) => {
@@ -152,7 +158,7 @@ impl Db {
     pub fn put(&self, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> TxnResult<()> {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.check_key(key)?;
-        self.commit_one_pc(|| vec![Mutation::Put(key.to_vec(), value.to_vec())])?;
+        self.commit_one_key(key, Some(value))?;
         if self.raw.inner.watch.is_some() {
             let mut b = Batch::new();
             b.put(key, value);
@@ -180,6 +186,25 @@ impl Db {
         self.commit_one_pc(|| Self::mutations(&batch))?;
         self.publish_committed(&batch);
         Ok(())
+    }
+
+    /// Commits a put of `key` (`value`) or its delete (`None`) in one phase: at once, without
+    /// a command, when the executor can (`Executor::write_now`: nothing queued, the key free);
+    /// otherwise — or when a lock is in the way — through [`Db::commit_one_pc`].
+    fn commit_one_key(&self, key: &[u8], value: Option<&[u8]>) -> TxnResult<()> {
+        match self.raw.inner.shared.exec_write_now(key, value) {
+            Ok(Some(Ok(_))) => return Ok(()),
+            // A lock in the way: the command path resolves it (or waits it out) and goes again.
+            Ok(Some(Err(ExecError::Mvcc(MvccError::KeyIsLocked(_) | MvccError::WriteConflict { .. })))) | Ok(None) => {}
+            Ok(Some(Err(e))) => return Err(TxnErrorOrExec::Exec(e).into_txn()),
+            Err(e) => return Err(TxnErrorOrExec::Db(e).into_txn()),
+        }
+        self.commit_one_pc(|| {
+            vec![match value {
+                Some(v) => Mutation::Put(key.to_vec(), v.to_vec()),
+                None => Mutation::Delete(key.to_vec()),
+            }]
+        })
     }
 
     /// Commits the mutations `make` builds (at least one) as one transaction in one phase,

@@ -371,54 +371,96 @@ pub fn one_pc(
     }
     let mut b = Batch::new();
     for m in &req.mutations {
-        let key = m.key();
-        if let Some(lock) = r.lock(key)? {
-            return Err(locked(key, lock));
-        }
-        // The newest record serves both the conflict check and the etcd fields below.
-        let newest = r.seek_write(key, Ts::MAX)?;
-        if !newer_version_check(newest.as_ref(), key, req.start_ts)? {
-            continue;
-        }
-        check_insert(r, m)?;
-        let kind = match m.lock_kind() {
-            LockKind::Put => WriteKind::Put,
-            LockKind::Delete => WriteKind::Delete,
-            LockKind::Lock | LockKind::Pessimistic => WriteKind::Lock,
-        };
-        let mut w = Write::new(kind, req.start_ts);
-        // A short value is encoded into the record straight from the request (no copy).
-        let short = match m.value() {
-            Some(v) if v.len() > SHORT_VALUE_MAX_LEN => {
-                b.put(&codec::default_key(key, req.start_ts), v);
-                None
-            }
-            v => v,
-        };
-        if kind == WriteKind::Put {
-            (w.create_revision, w.version) = match newest {
-                // Below `start_ts` (the check passed), so the newest version below `commit_ts`.
-                Some((ts, nw)) if ts < commit_ts && nw.is_data() => {
-                    if nw.kind == WriteKind::Put {
-                        let (create, version) = revision::put_meta(r, key, ts, &nw)?;
-                        (create, version.saturating_add(1))
-                    } else {
-                        (commit_ts, 1)
-                    }
-                }
-                None => (commit_ts, 1),
-                // A rollback or lock record on top: walk on to the data version.
-                Some(_) => revision::next_put_meta(r, key, commit_ts)?,
-            };
-        }
-        b.put_with(
-            codec::write_key_len(key.len()),
-            w.encoded_len_with(short),
-            |out| codec::write_key_into(key, commit_ts, out),
-            |out| w.encode_with(short, out),
-        );
+        let insert = matches!(m, Mutation::Insert(..));
+        one_pc_key(r, &mut b, m.key(), m.lock_kind(), m.value(), insert, req.start_ts, commit_ts)?;
     }
     Ok(b)
+}
+
+/// [`one_pc`] of one put (`value` given) or delete (`None`) of `key`, borrowed: the same
+/// checks and the same batch as `one_pc` of a request holding that one mutation with
+/// `min_commit_ts` zero.
+pub fn one_pc_single(
+    r: &impl SnapshotReader,
+    key: &[u8],
+    value: Option<&[u8]>,
+    start_ts: Ts,
+    commit_ts: Ts,
+) -> Result<Batch, MvccError> {
+    if start_ts == Ts::ZERO || start_ts == Ts::MAX {
+        return Err(MvccError::InvalidRequest("start ts must be between zero and max"));
+    }
+    if commit_ts <= start_ts {
+        return Err(MvccError::InvalidRequest(
+            "commit ts must be above start ts and min_commit_ts",
+        ));
+    }
+    let mut b = Batch::new();
+    let kind = if value.is_some() { LockKind::Put } else { LockKind::Delete };
+    one_pc_key(r, &mut b, key, kind, value, false, start_ts, commit_ts)?;
+    Ok(b)
+}
+
+/// One mutation of a one-phase commit (`insert`: fail if the key has a value).
+#[allow(clippy::too_many_arguments)]
+fn one_pc_key(
+    r: &impl SnapshotReader,
+    b: &mut Batch,
+    key: &[u8],
+    lock_kind: LockKind,
+    value: Option<&[u8]>,
+    insert: bool,
+    start_ts: Ts,
+    commit_ts: Ts,
+) -> Result<(), MvccError> {
+    if let Some(lock) = r.lock(key)? {
+        return Err(locked(key, lock));
+    }
+    // The newest record serves both the conflict check and the etcd fields below.
+    let newest = r.seek_write(key, Ts::MAX)?;
+    if !newer_version_check(newest.as_ref(), key, start_ts)? {
+        return Ok(());
+    }
+    if insert {
+        check_insert_key(r, key)?;
+    }
+    let kind = match lock_kind {
+        LockKind::Put => WriteKind::Put,
+        LockKind::Delete => WriteKind::Delete,
+        LockKind::Lock | LockKind::Pessimistic => WriteKind::Lock,
+    };
+    let mut w = Write::new(kind, start_ts);
+    // A short value is encoded into the record straight from the request (no copy).
+    let short = match value {
+        Some(v) if v.len() > SHORT_VALUE_MAX_LEN => {
+            b.put(&codec::default_key(key, start_ts), v);
+            None
+        }
+        v => v,
+    };
+    if kind == WriteKind::Put {
+        (w.create_revision, w.version) = match newest {
+            // Below `start_ts` (the check passed), so the newest version below `commit_ts`.
+            Some((ts, nw)) if ts < commit_ts && nw.is_data() => {
+                if nw.kind == WriteKind::Put {
+                    let (create, version) = revision::put_meta(r, key, ts, &nw)?;
+                    (create, version.saturating_add(1))
+                } else {
+                    (commit_ts, 1)
+                }
+            }
+            None => (commit_ts, 1),
+            // A rollback or lock record on top: walk on to the data version.
+            Some(_) => revision::next_put_meta(r, key, commit_ts)?,
+        };
+    }
+    b.put_with(
+        codec::write_key_len(key.len()),
+        w.encoded_len_with(short),
+        |out| codec::write_key_into(key, commit_ts, out),
+        |out| w.encode_with(short, out),
+    );
+    Ok(())
 }
 
 /// What GC did over a range.
@@ -589,13 +631,18 @@ fn newer_version_check(
 
 /// For an insert: fails if the newest data version of the key is a put.
 fn check_insert(r: &impl SnapshotReader, m: &Mutation) -> Result<(), MvccError> {
-    let Mutation::Insert(key, _) = m else {
-        return Ok(());
-    };
+    match m {
+        Mutation::Insert(key, _) => check_insert_key(r, key),
+        _ => Ok(()),
+    }
+}
+
+/// `AlreadyExists` when `key` has a value (its newest data version is a put).
+fn check_insert_key(r: &impl SnapshotReader, key: &[u8]) -> Result<(), MvccError> {
     let mut ts = Ts::MAX;
     while let Some((commit_ts, w)) = r.seek_write(key, ts)? {
         match w.kind {
-            WriteKind::Put => return Err(MvccError::AlreadyExists { key: key.clone() }),
+            WriteKind::Put => return Err(MvccError::AlreadyExists { key: key.to_vec() }),
             WriteKind::Delete => return Ok(()),
             WriteKind::Rollback | WriteKind::Lock if commit_ts > Ts::ZERO => ts = commit_ts.prev(),
             _ => break,

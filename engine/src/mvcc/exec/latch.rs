@@ -73,11 +73,24 @@ impl Latches {
         match self.held.get(key) {
             Some(&holder) => assert_eq!(holder, id, "latch taken twice"),
             None => {
-                let mut k = self.spare.pop().unwrap_or_default();
-                k.clear();
-                k.extend_from_slice(key);
+                let k = self.buffer(key);
                 self.held.insert(k, id);
             }
+        }
+    }
+
+    /// A copy of `key` in a spare buffer (give it back with [`Latches::give_back`]).
+    pub(crate) fn buffer(&mut self, key: &[u8]) -> Vec<u8> {
+        let mut k = self.spare.pop().unwrap_or_default();
+        k.clear();
+        k.extend_from_slice(key);
+        k
+    }
+
+    /// Keeps `buf` for a later latch or [`Latches::buffer`].
+    pub(crate) fn give_back(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(buf);
         }
     }
 
@@ -85,9 +98,7 @@ impl Latches {
     pub(crate) fn release_one(&mut self, key: &[u8], id: CmdId) {
         if let Some((k, holder)) = self.held.remove_entry(key) {
             if holder == id {
-                if self.spare.len() < MAX_SPARE {
-                    self.spare.push(k);
-                }
+                self.give_back(k);
             } else {
                 self.held.insert(k, holder);
             }

@@ -49,6 +49,7 @@
 pub mod applied;
 pub mod command;
 pub mod etcd;
+mod fast;
 mod latch;
 mod resolved;
 pub mod snapshot;
@@ -205,6 +206,8 @@ struct InFlight {
     unnotified: bool,
     /// The batch's lock deletes, for the lock tracker once it is applied.
     lock_deletes: Vec<Vec<u8>>,
+    /// A write of [`Executor::write_now`] (no running command): the key it latched.
+    latched: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -337,7 +340,7 @@ impl Executor {
 
     /// True when no command is queued or running and no write of its own is in flight.
     pub fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.active.is_empty() && self.reservations.is_empty() && self.outputs.is_empty()
+        self.queue.is_empty() && self.active.is_empty() && self.writes.is_empty() && self.reservations.is_empty() && self.outputs.is_empty()
     }
 
     /// Takes the next output. Drain until `None` after every input.
@@ -402,7 +405,11 @@ impl Executor {
     pub fn handle_store_reply(&mut self, now_ms: u64, store: &mut Store, id: ReqId, result: Result<Reply, StoreError>) -> bool {
         if matches!(self.phase, Phase::Recovering(rid) if rid == id) {
             self.recovered(result);
-        } else if let Some(w) = self.writes.remove(&id) {
+        } else if let Some(mut w) = self.writes.remove(&id) {
+            if let Some(k) = w.latched.take() {
+                self.latches.release_one(&k, w.id);
+                self.latches.give_back(k);
+            }
             match result {
                 Ok(_) => {
                     self.stats.batches += 1;
@@ -492,7 +499,10 @@ impl Executor {
     /// Panics when an internal invariant is broken (tests call it after every step).
     pub fn check_invariants(&self) {
         for (k, id) in self.latches.iter() {
-            let a = self.active.get(id).expect("a latch holder is running");
+            if self.writes.values().any(|w| w.id == *id && w.latched.as_ref() == Some(k)) {
+                continue;
+            }
+            let a = self.active.get(id).expect("a latch holder is running or writing");
             let single = a.latched_single && a.cmd.single_key() == Some((k.as_slice(), true));
             assert!(single || a.latched.contains(k), "latch of {id:?} not in its footprint");
         }
@@ -500,7 +510,7 @@ impl Executor {
             assert!(ids.iter().all(|id| self.active.contains_key(id)), "block waiter not running");
         }
         assert!(self.ts_waits.iter().all(|id| self.active.contains_key(id)), "timestamp waiter not running");
-        assert!(self.writes.values().all(|w| self.active.contains_key(&w.id)), "writer not running");
+        assert!(self.writes.values().all(|w| w.latched.is_some() || self.active.contains_key(&w.id)), "writer not running");
         assert_eq!(self.unnotified, self.writes.values().filter(|w| w.unnotified).count(), "unnotified writes miscounted");
         assert!(self.tso.last() <= self.tso.durable_until(), "timestamp issued above the durable mark");
     }
@@ -687,7 +697,7 @@ impl Executor {
                     let rid = store.submit(now_ms, Request::Write(batch));
                     let unnotified = !self.config.applied_notifications;
                     self.unnotified += usize::from(unnotified);
-                    self.writes.insert(rid, InFlight { id, response: resp, applied, unnotified, lock_deletes });
+                    self.writes.insert(rid, InFlight { id, response: resp, applied, unnotified, lock_deletes, latched: None });
                 }
             }
             Outcome::Need(Some(need), view) => {
