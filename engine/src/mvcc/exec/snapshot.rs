@@ -375,7 +375,7 @@ impl SnapshotReader for StoreSnapshot<'_> {
         codec::write_key_into(key, ts, lower);
         let lower: &[u8] = lower;
         let key_len = lower.len();
-        let found = self.seek_first(&lower, Upper::Prefix(&lower[..key_len - codec::TS_LEN]), |k, v| {
+        let found = self.seek_first(lower, Upper::Prefix(&lower[..key_len - codec::TS_LEN]), |k, v| {
             // Every key in the range starts with the prefix; a well-formed one is the prefix
             // and a timestamp.
             let commit_ts = match k.get(key_len - codec::TS_LEN..).filter(|_| k.len() == key_len).and_then(codec::decode_ts) {
