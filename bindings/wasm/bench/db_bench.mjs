@@ -5,9 +5,11 @@
 // example `examples/db_bench.rs`: 16-byte keys and 100-byte values from SplitMix64 seeded 42.
 // Each put is one transaction (Strata: a one-phase commit, durability "manual"; redb: a write
 // transaction committed with Durability::None), each get one read.
+// Each phase reports wall time and the main thread's on-CPU time (`/proc/thread-self/schedstat`
+// on Linux, else null): the machine is shared, and CPU time is what survives the load.
 //   node bindings/wasm/bench/db_bench.mjs [keys] [rounds]      (run.sh builds and runs all)
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -47,18 +49,31 @@ function same(a, b) {
   return true;
 }
 
+// This thread's on-CPU nanoseconds so far (Linux), or null.
+function threadCpuNs() {
+  try {
+    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+  } catch {
+    return null;
+  }
+}
+const cpuMs = (from, to) => (from === null || to === null ? null : +((to - from) / 1e6).toFixed(1));
+
 function run(engine, open) {
   for (let round = 0; round < rounds; round++) {
     const db = open(round);
+    let c = threadCpuNs();
     let t = performance.now();
     for (let i = 0; i < n; i++) db.put(keys[i], values[i]);
     const put_ms = performance.now() - t;
+    const put_cpu_ms = cpuMs(c, (c = threadCpuNs()));
     t = performance.now();
     let found = 0;
     for (let i = 0; i < n; i++) if (same(db.get(keys[i]), values[i])) found++;
     const get_ms = performance.now() - t;
+    const get_cpu_ms = cpuMs(c, threadCpuNs());
     if (found !== n) throw new Error(`${engine}: read back ${found} of ${n}`);
-    console.log(JSON.stringify({ engine, round, keys: n, put_ms: +put_ms.toFixed(1), get_ms: +get_ms.toFixed(1) }));
+    console.log(JSON.stringify({ engine, round, keys: n, put_ms: +put_ms.toFixed(1), get_ms: +get_ms.toFixed(1), put_cpu_ms, get_cpu_ms }));
     if (db.close) db.close();
   }
 }

@@ -14,16 +14,20 @@ TARGET_DIR="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
 if [ -n "${SMOKE:-}" ]; then KEYS=1000; ROUNDS=1; fi
 
 bash bindings/wasm/build.sh >/dev/null
+LINES="$(mktemp)"
+trap 'rm -f "$LINES"' EXIT
 echo "== native (same driver, in-memory backend)"
 # The same profile as the wasm build (fat LTO), so both sides get the same optimiser.
-cargo run --quiet --profile wasm-release -p strata-wasm --example db_bench -- "$KEYS" "$ROUNDS"
+cargo run --quiet --profile wasm-release -p strata-wasm --example db_bench -- "$KEYS" "$ROUNDS" | tee -a "$LINES"
 if [ -z "${SMOKE:-}" ]; then
   echo "== redb 4 for wasm32 (in-memory backend)"
   (cd bindings/wasm/bench/redb-wasm && cargo build --quiet --release --target wasm32-unknown-unknown --target-dir "$TARGET_DIR/redb-wasm")
   wasm-bindgen --target nodejs --out-dir bindings/wasm/bench/redb-wasm/pkg "$TARGET_DIR/redb-wasm/wasm32-unknown-unknown/release/redb_wasm_bench.wasm"
 fi
 echo "== wasm under Node ($(node --version))"
-node bindings/wasm/bench/db_bench.mjs "$KEYS" "$ROUNDS"
+node bindings/wasm/bench/db_bench.mjs "$KEYS" "$ROUNDS" | tee -a "$LINES"
+echo "== summary (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+node bindings/wasm/bench/summary.mjs < "$LINES"
 [ -n "${SMOKE:-}" ] && exit 0
 
 echo "== sizes"

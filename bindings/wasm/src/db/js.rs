@@ -69,11 +69,12 @@ pub fn invalid(message: &str) -> JsValue {
 
 /// `what` as bytes: a string (UTF-8) or a `Uint8Array`.
 pub fn bytes_in(v: &JsValue, what: &str) -> Result<Vec<u8>, JsValue> {
-    if let Some(s) = v.as_string() {
-        return Ok(s.into_bytes());
-    }
+    // Uint8Array first: each test is a call into JS, and binary keys are the hot path.
     if let Some(a) = v.dyn_ref::<js_sys::Uint8Array>() {
         return Ok(a.to_vec());
+    }
+    if let Some(s) = v.as_string() {
+        return Ok(s.into_bytes());
     }
     Err(invalid(&format!("{what} must be a string or a Uint8Array, not {}", type_name(v))))
 }
