@@ -3,7 +3,8 @@
 //! `txn_rmw/<engine>/<durability>/<threads>t`: read-modify-write transactions of 4 distinct
 //! random keys out of 1,000 (read each 8-byte counter, write it + 1), retried on conflict, by 1
 //! or 4 threads; throughput in transactions. Engines:
-//! * `strata` — `strata::Db::transaction` (snapshot isolation, Percolator two-phase commit).
+//! * `strata` — `strata::Db::transaction` (snapshot isolation, optimistic; committed in one
+//!   phase: one atomic write batch, one sync).
 //! * `fjall` — fjall 3 optimistic transactions (`OptimisticTxDatabase::write_tx`, SSI; a
 //!   `Conflict` reruns the transaction).
 //! * `redb` — redb 4 write transactions (one writer at a time; no conflicts).

@@ -161,11 +161,17 @@ pub struct TxnOptions {
     /// Time to live of a transaction's locks, from its start: a lock older than this may be
     /// rolled back by any reader or writer that meets it.
     pub lock_ttl: Duration,
+    /// Commit transactions with Percolator's two phases (prewrite every key, then commit the
+    /// primary — the commit point — then the rest: three or four writes) instead of one
+    /// atomic batch. Off by default: every key of an embedded database is local, so one phase
+    /// gives the same snapshot isolation with one write (and one sync). Two phases are what a
+    /// transaction spanning stores needs; the option keeps that path exercised.
+    pub two_phase: bool,
 }
 
 impl Default for TxnOptions {
     fn default() -> Self {
-        TxnOptions { max_attempts: 100, base_backoff: Duration::from_micros(200), max_backoff: Duration::from_millis(50), seed: 0x5EED, lock_ttl: Duration::from_secs(5) }
+        TxnOptions { max_attempts: 100, base_backoff: Duration::from_micros(200), max_backoff: Duration::from_millis(50), seed: 0x5EED, lock_ttl: Duration::from_secs(5), two_phase: false }
     }
 }
 
@@ -259,25 +265,76 @@ impl Txn {
         Ok(out.into_iter().collect())
     }
 
-    /// Commits: prewrites the primary (the first key), then the others, draws a commit
-    /// timestamp and commits the primary — the commit point — then the others. A conflict
-    /// rolls back what was prewritten and fails with a retryable error.
+    /// Commits: all writes become visible at one commit timestamp, or none does. By default
+    /// in one phase ([`Txn::commit_one_phase`]); with [`TxnOptions::two_phase`] by
+    /// Percolator's two phases. A conflict fails with a retryable error and leaves nothing.
     pub fn commit(&mut self) -> TxnResult<()> {
         self.check_open()?;
         if self.writes.is_empty() {
             self.state = State::Done;
             return Ok(());
         }
+        if self.db.txn_options().two_phase {
+            self.commit_two_phase()?;
+        } else {
+            self.commit_one_phase()?;
+        }
+        let mut committed = strata_engine::lsm::batch::Batch::new();
+        if self.db.publishes_committed() {
+            for (k, v) in &self.writes {
+                match v {
+                    Some(v) => committed.put(k, v),
+                    None => committed.delete(k),
+                };
+            }
+            self.db.publish_committed(&committed);
+        }
+        Ok(())
+    }
+
+    /// One phase: one `OnePc` command checks every key — no lock, no commit after the start
+    /// ts (else `WriteConflict` naming the key and that commit ts) — draws the commit ts under
+    /// the keys' latches and writes every record in one batch (one write, one sync). A lock
+    /// in the way is resolved (or waited out a few times, then `Locked`).
+    fn commit_one_phase(&mut self) -> TxnResult<()> {
+        let ttl = u64::try_from(self.db.txn_options().lock_ttl.as_millis()).unwrap_or(u64::MAX);
+        let mut attempt = 0;
+        loop {
+            // No primary: one phase writes no lock for one to point at.
+            let mut req = PrewriteRequest::new(Vec::new(), self.start_ts, ttl);
+            req.mutations = self.mutations();
+            match self.db.exec(Command::OnePc(req)) {
+                Ok(_) => {
+                    self.state = State::Done;
+                    return Ok(());
+                }
+                Err(TxnErrorOrExec::Exec(ExecError::Mvcc(MvccError::KeyIsLocked(info)))) => {
+                    if !resolve_lock(&self.db, &info, None)? {
+                        let why = TxnError::Locked { key: info.key.clone(), lock_ts: info.lock.start_ts.0 };
+                        // A live lock: its transaction is committing; back off briefly, and
+                        // let the caller's retry take over after a few tries.
+                        if attempt >= 8 {
+                            self.state = State::Done;
+                            return Err(why);
+                        }
+                        self.db.pause(attempt, why)?;
+                    }
+                }
+                Err(e) => {
+                    self.state = State::Done;
+                    return Err(e.into_txn());
+                }
+            }
+            attempt += 1;
+        }
+    }
+
+    /// Two phases: prewrites the primary (the first key), then the others, draws a commit
+    /// timestamp and commits the primary — the commit point — then the others. A conflict
+    /// rolls back what was prewritten.
+    fn commit_two_phase(&mut self) -> TxnResult<()> {
         self.prewrite_all()?;
         let commit_ts = self.commit_primary()?;
-        let mut committed = strata_engine::lsm::batch::Batch::new();
-        for (k, v) in &self.writes {
-            match v {
-                Some(v) => committed.put(k, v),
-                None => committed.delete(k),
-            };
-        }
-        self.db.publish_committed(&committed);
         let keys: Vec<Vec<u8>> = self.writes.keys().skip(1).cloned().collect();
         if !keys.is_empty() {
             // Committed at the primary: a failure here leaves locks that readers resolve from
@@ -285,6 +342,16 @@ impl Txn {
             let _ = self.db.exec(Command::Commit { keys, start_ts: self.start_ts, commit_ts });
         }
         Ok(())
+    }
+
+    fn mutations(&self) -> Vec<Mutation> {
+        self.writes
+            .iter()
+            .map(|(k, v)| match v {
+                Some(v) => Mutation::Put(k.clone(), v.clone()),
+                None => Mutation::Delete(k.clone()),
+            })
+            .collect()
     }
 
     /// Test hook: prewrites every key, then forgets the transaction as a crashed client would
@@ -309,14 +376,7 @@ impl Txn {
     }
 
     fn prewrite_all(&mut self) -> TxnResult<()> {
-        let muts: Vec<Mutation> = self
-            .writes
-            .iter()
-            .map(|(k, v)| match v {
-                Some(v) => Mutation::Put(k.clone(), v.clone()),
-                None => Mutation::Delete(k.clone()),
-            })
-            .collect();
+        let muts = self.mutations();
         let primary = muts[0].key().to_vec();
         let ttl = u64::try_from(self.db.txn_options().lock_ttl.as_millis()).unwrap_or(u64::MAX);
         self.state = State::Prewritten;

@@ -353,6 +353,11 @@ impl Db {
         self.raw.kv_watch_skipped()
     }
 
+    /// True when committed writes are published for KV watch ([`Options::kv_watch`]).
+    pub(crate) fn publishes_committed(&self) -> bool {
+        self.raw.inner.watch.is_some()
+    }
+
     /// Publishes a committed batch of user keys for KV watch (when it is on).
     pub(crate) fn publish_committed(&self, batch: &Batch) {
         if let Some(w) = self.raw.inner.watch.as_ref() {

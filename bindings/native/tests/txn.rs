@@ -1,6 +1,8 @@
 //! The versioned `Db`: one-phase single-key writes, snapshot-isolation transactions with
 //! retries, lock resolution of abandoned transactions, and a kill -9 in the middle of
-//! concurrent transactions.
+//! concurrent transactions. Transactions commit in one phase by default; the conflict,
+//! counter, bank and kill -9 tests run both that path and Percolator's two phases
+//! (`TxnOptions::two_phase`).
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,10 +63,21 @@ fn single_key_writes_reads_and_ranges() {
     assert!(db.put("", "x").is_err(), "empty keys are refused");
 }
 
+/// Options committing transactions in one phase (`false`) or two.
+fn phases(two_phase: bool) -> Options {
+    Options::default().txn(TxnOptions { two_phase, ..TxnOptions::default() })
+}
+
 #[test]
 fn snapshot_reads_own_writes_and_conflicts() {
+    for two_phase in [false, true] {
+        snapshot_reads_own_writes_and_conflicts_in(two_phase);
+    }
+}
+
+fn snapshot_reads_own_writes_and_conflicts_in(two_phase: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path()).unwrap();
+    let db = Db::open_with(dir.path(), phases(two_phase)).unwrap();
     db.put("k", "old").unwrap();
     let mut t1 = db.begin().unwrap();
     let mut t2 = db.begin().unwrap();
@@ -78,9 +91,11 @@ fn snapshot_reads_own_writes_and_conflicts() {
         Err(TxnError::WriteConflict { key, conflict_commit_ts }) => {
             assert_eq!(key, b"k");
             assert!(conflict_commit_ts > t1.start_ts());
+            assert_eq!(conflict_commit_ts, db.history("k").unwrap()[0].revision, "names the commit that won");
         }
-        other => panic!("expected a write conflict, got {other:?}"),
+        other => panic!("two_phase {two_phase}: expected a write conflict, got {other:?}"),
     }
+    assert!(matches!(t1.commit(), Err(TxnError::Finished)), "a failed commit ends the transaction");
     assert_eq!(db.get("j").unwrap(), None, "nothing of the conflicting transaction is visible");
     t2.put("other", "x").unwrap();
     t2.commit().unwrap();
@@ -93,8 +108,14 @@ fn snapshot_reads_own_writes_and_conflicts() {
 
 #[test]
 fn counters_lose_no_update_under_threads() {
+    for two_phase in [false, true] {
+        counters_lose_no_update_in(two_phase);
+    }
+}
+
+fn counters_lose_no_update_in(two_phase: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_with(dir.path(), Options::default().sync_every(Duration::from_millis(2))).unwrap();
+    let db = Db::open_with(dir.path(), phases(two_phase).sync_every(Duration::from_millis(2))).unwrap();
     let (threads, per) = (4, 40);
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -115,8 +136,14 @@ fn counters_lose_no_update_under_threads() {
 
 #[test]
 fn bank_transfers_keep_the_total() {
+    for two_phase in [false, true] {
+        bank_transfers_keep_the_total_in(two_phase);
+    }
+}
+
+fn bank_transfers_keep_the_total_in(two_phase: bool) {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_with(dir.path(), Options::default().sync_every(Duration::from_millis(2)).memtable_bytes(16 << 10)).unwrap();
+    let db = Db::open_with(dir.path(), phases(two_phase).sync_every(Duration::from_millis(2)).memtable_bytes(16 << 10)).unwrap();
     let accounts = 6;
     for a in 0..accounts {
         db.put(format!("acct{a}"), "100").unwrap();
@@ -190,6 +217,8 @@ fn abandoned_transactions_are_resolved_after_their_ttl() {
 }
 
 const CHILD: &str = "STRATA_TXN_CRASH_CHILD";
+/// Set: the child commits in two phases.
+const CHILD_TWO_PHASE: &str = "STRATA_TXN_CRASH_CHILD_2PC";
 
 /// Runs in a child process (see `kill_9_keeps_committed_transactions`): transfers between
 /// accounts forever, printing the transfer count each time a transaction that increments it
@@ -198,7 +227,8 @@ const CHILD: &str = "STRATA_TXN_CRASH_CHILD";
 fn txn_crash_child() {
     let Some(dir) = std::env::var_os(CHILD) else { return };
     // A short lock TTL: the locks a killed predecessor left are rolled back soon.
-    let txn = TxnOptions { lock_ttl: Duration::from_millis(300), ..TxnOptions::default() };
+    let two_phase = std::env::var_os(CHILD_TWO_PHASE).is_some();
+    let txn = TxnOptions { lock_ttl: Duration::from_millis(300), two_phase, ..TxnOptions::default() };
     let db = Db::open_with(&dir, Options::default().memtable_bytes(32 << 10).txn(txn)).unwrap();
     std::thread::scope(|s| {
         for t in 0..3u64 {
@@ -239,10 +269,15 @@ fn kill_9_keeps_committed_transactions() {
         }
         db.write(b).unwrap();
     }
+    // Rounds 0 and 2 commit in one phase (a kill lands in or between one-batch commits: all
+    // or nothing by the WAL), round 1 in two (a kill between the phases leaves locks).
     for round in 0..3 {
-        let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "txn_crash_child", "--nocapture", "--test-threads", "1"])
-            .env(CHILD, dir.path())
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args(["--exact", "txn_crash_child", "--nocapture", "--test-threads", "1"]).env(CHILD, dir.path());
+        if round == 1 {
+            cmd.env(CHILD_TWO_PHASE, "1");
+        }
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
