@@ -7,7 +7,9 @@
 //! driver below: `write` + `fdatasync`, so the figure includes the sync). Two shapes: one
 //! publish at a time (each waits for its acknowledgement: one sync per message) and 64
 //! publishes in flight (they share a group commit). Payloads of 16 bytes and 1 KiB; the stream
-//! keeps at most 100,000 messages (discard old), so memory stays bounded.
+//! keeps at most 100,000 messages (discard old), so memory stays bounded. The group
+//! `stream_db_publish` measures the same through `strata::Db` (1 and 4 publisher threads);
+//! `benches/stream_vs_jetstream.sh` runs JetStream beside it.
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -215,8 +217,44 @@ fn bench_disk<D: Disk>(c: &mut Criterion, name: &str, make: &dyn Fn() -> D, samp
     g.finish();
 }
 
+/// Durable publishes through `strata::Db`'s streams (the native binding: its driver thread,
+/// the broker capture, `Durability::SyncEachWrite`, real files): each publisher thread calls
+/// `Streams::publish`, which returns only once the message is durable. 1 and 4 publisher
+/// threads, 16-byte payloads; one iteration = one publish per thread.
+fn bench_db(c: &mut Criterion) {
+    let mut g = c.benchmark_group("stream_db_publish");
+    g.measurement_time(Duration::from_millis(3000)).warm_up_time(Duration::from_millis(500)).sample_size(10);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = strata::Db::open(dir.path()).expect("open");
+    let mut config = StreamConfig::new("BENCH", &["bench.>"]);
+    config.max_msgs = 100_000;
+    db.streams().create(config).expect("create");
+    let payload = [b'x'; 16];
+    for threads in [1usize, 4] {
+        g.throughput(Throughput::Elements(threads as u64));
+        g.bench_function(BenchmarkId::new("16B", format!("publishers{threads}")), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|s| {
+                    for t in 0..threads {
+                        let (streams, subject) = (db.streams(), format!("bench.p{t}"));
+                        s.spawn(move || {
+                            for _ in 0..iters {
+                                streams.publish(&subject, payload).expect("durable publish");
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
+    bench_db(&mut c);
     bench_disk(&mut c, "sim", &|| SimDisk::new(1), 2000);
     let root = tempfile::tempdir().expect("temp dir");
     let counter = std::cell::Cell::new(0);
