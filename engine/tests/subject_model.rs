@@ -65,8 +65,12 @@ fn run(ops: &[Op], cache: CacheConfig) {
                 assert_eq!(index.remove(id), None, "a handle removes once");
             }
             Op::Match(s) => {
-                let subject = Subject::parse(s).unwrap();
-                index.match_into(subject, &mut out);
+                // Both entry points: `match_str` asks the cache before validating.
+                if s.len() % 2 == 0 {
+                    index.match_into(Subject::parse(s).unwrap(), &mut out);
+                } else {
+                    index.match_str(s, &mut out).unwrap();
+                }
                 let hits: Vec<_> = live
                     .iter()
                     .filter(|(_, p, _, _)| naive_match(p, s))
@@ -208,4 +212,29 @@ fn removal_prunes_to_the_root() {
     }
     assert_eq!(index.stats().nodes, 1);
     assert!(index.is_empty());
+}
+
+/// `match_str` answers a cached subject only within the index's own maximum length, and
+/// rejects invalid text whatever the cache holds.
+#[test]
+fn match_str_validates_what_the_cache_does_not_vouch_for() {
+    let mut index = SubjectIndex::new(IndexConfig { max_subject_bytes: 8, ..IndexConfig::default() });
+    index.insert(Pattern::parse(">").unwrap(), None, 1u32);
+    let mut out = Matches::new();
+    let long = "abcdefghij.k";
+    for _ in 0..3 {
+        // Parsed with the default maximum: it gets cached.
+        index.match_into(Subject::parse(long).unwrap(), &mut out);
+        assert_eq!(out.plain, [1]);
+    }
+    assert!(index.stats().cache_hits > 0);
+    assert!(index.match_str(long, &mut out).is_err(), "longer than this index's maximum");
+    assert!(out.is_empty());
+    for bad in ["", "a..b", "a.*", "a b", ".a", "a."] {
+        assert!(index.match_str(bad, &mut out).is_err(), "{bad:?}");
+    }
+    for _ in 0..3 {
+        index.match_str("a.b", &mut out).unwrap();
+        assert_eq!(out.plain, [1]);
+    }
 }

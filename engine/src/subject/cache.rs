@@ -16,7 +16,7 @@
 //!   probed again for one window. A cache-hostile workload pays for one probing window in eight.
 //! * **Invalidation by generation.** Every insert and remove bumps the index's generation; an
 //!   entry from an older generation is a miss. No per-entry updates on subscription changes.
-use crate::lsm::hash::hash64;
+use super::node::{same_bytes, subject_hash};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -115,11 +115,11 @@ impl<V: Copy> MatchCache<V> {
             self.bypassed += 1;
             return Err(None);
         }
-        let h = hash64(subject.as_bytes());
+        let h = subject_hash(subject.as_bytes());
         let slot = (h as usize) & (self.entries.len() - 1);
         self.window_lookups += 1;
         let e = &self.entries[slot];
-        let hit = e.generation == generation && e.hash == h && e.subject == subject;
+        let hit = e.generation == generation && e.hash == h && same_bytes(e.subject.as_bytes(), subject.as_bytes());
         if hit {
             self.hits += 1;
             self.window_hits += 1;

@@ -15,7 +15,7 @@
 //! derived from the seed. See [`super::cache`] for the cache in front of the walk.
 use super::cache::{CacheConfig, MatchCache};
 use super::node::{child_hash, same_token, token_hash, Child, Group, Kind, Node, NIL};
-use super::parse::{for_each_token, Pattern, Subject, SubjectError};
+use super::parse::{common_prefix, for_each_token, Pattern, Subject, SubjectError};
 use crate::lsm::hash::{hash64, mix64};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -126,6 +126,11 @@ pub struct SubjectIndex<V> {
     group_refs: Vec<(u32, u32, u32)>,
     /// Scratch for a match: (start, end, hash) of every token of the subject.
     toks: Vec<(u32, u32, u64)>,
+    /// The last inserted pattern and its path: (node, end byte of its token) per level. The
+    /// next insert reuses the nodes of the tokens it shares with it (subscriptions often come
+    /// in runs under one prefix). Cleared whenever a node is freed.
+    memo_text: Vec<u8>,
+    memo_path: Vec<(u32, u32)>,
 }
 
 #[derive(Debug)]
@@ -167,6 +172,8 @@ impl<V: Copy> SubjectIndex<V> {
             cache: MatchCache::new(config.cache),
             group_refs: Vec::new(),
             toks: Vec::new(),
+            memo_text: Vec::new(),
+            memo_path: Vec::new(),
         }
     }
 
@@ -206,9 +213,16 @@ impl<V: Copy> SubjectIndex<V> {
     /// be empty or contain whitespace; it is checked by the caller, e.g. the broker).
     pub fn insert(&mut self, pattern: Pattern<'_>, queue: Option<&str>, value: V) -> SubId {
         self.generation += 1;
-        let mut node = 0u32;
         let b = pattern.as_str().as_bytes();
-        for_each_token(b, |start, end| node = self.child_or_insert(node, &b[start..end]));
+        let (mut node, from) = self.memo_resume(b);
+        if from < b.len() {
+            for_each_token(&b[from..], |start, end| {
+                node = self.child_or_insert(node, &b[from + start..from + end]);
+                self.memo_path.push((node, (from + end) as u32));
+            });
+        }
+        self.memo_text.clear();
+        self.memo_text.extend_from_slice(b);
         let slot = self.alloc_entry(node, value);
         let n = &mut self.nodes[node as usize];
         let (queue_id, pos) = match queue {
@@ -275,17 +289,48 @@ impl<V: Copy> SubjectIndex<V> {
     pub fn match_into(&mut self, subject: Subject<'_>, out: &mut Matches<V>) {
         out.clear();
         let s = subject.as_str();
-        let hash = match self.cache.lookup(s, self.generation) {
-            Ok(hit) => {
-                out.plain.extend_from_slice(&hit.plain);
-                for &(q, start, len) in &hit.groups {
-                    let members = &hit.members[start as usize..(start + len) as usize];
-                    out.queued.push(self.queues.choose(q, members));
-                }
-                return;
+        if let Err(hash) = self.match_cached(s, out) {
+            self.match_walk(s, hash, out);
+        }
+    }
+
+    /// Parses `subject` and matches it: a convenience for callers holding a `&str`. The cache
+    /// is asked first: a hit is a subject byte-for-byte equal to one validated before (and no
+    /// longer than this index's maximum), so only a miss pays for validation.
+    pub fn match_str(&mut self, subject: &str, out: &mut Matches<V>) -> Result<(), SubjectError> {
+        out.clear();
+        let mut hash = None;
+        if !subject.is_empty() && subject.len() <= self.config.max_subject_bytes.min(super::parse::MAX_SUBJECT_BYTES_LIMIT) {
+            match self.match_cached(subject, out) {
+                Ok(()) => return Ok(()),
+                Err(h) => hash = h,
             }
-            Err(hash) => hash,
-        };
+        }
+        let s = Subject::parse_with_max(subject, self.config.max_subject_bytes)?;
+        self.match_walk(s.as_str(), hash, out);
+        Ok(())
+    }
+
+    /// Answers from the cache when it holds `s` (only ever a validated subject); otherwise the
+    /// hash to offer the walked result under, if the cache wants it.
+    #[inline]
+    fn match_cached(&mut self, s: &str, out: &mut Matches<V>) -> Result<(), Option<u64>> {
+        let hit = self.cache.lookup(s, self.generation)?;
+        if let [v] = hit.plain[..] {
+            out.plain.push(v);
+        } else {
+            out.plain.extend_from_slice(&hit.plain);
+        }
+        for &(q, start, len) in &hit.groups {
+            let members = &hit.members[start as usize..(start + len) as usize];
+            out.queued.push(self.queues.choose(q, members));
+        }
+        Ok(())
+    }
+
+    /// Walks the trie for a validated subject `s` (cache missed), offering the result to the
+    /// cache under `hash`.
+    fn match_walk(&mut self, s: &str, hash: Option<u64>, out: &mut Matches<V>) {
         self.group_refs.clear();
         self.split(s.as_bytes());
         self.walk(s.as_bytes(), 0, 0, &mut out.plain);
@@ -321,13 +366,6 @@ impl<V: Copy> SubjectIndex<V> {
             }
             i = j;
         }
-    }
-
-    /// Parses `subject` and matches it: a convenience for callers holding a `&str`.
-    pub fn match_str(&mut self, subject: &str, out: &mut Matches<V>) -> Result<(), SubjectError> {
-        let s = Subject::parse_with_max(subject, self.config.max_subject_bytes)?;
-        self.match_into(s, out);
-        Ok(())
     }
 
     /// Checks every internal invariant; panics with a description if one is broken.
@@ -385,6 +423,45 @@ impl<V: Copy> SubjectIndex<V> {
         assert_eq!(key_bytes + self.dead_key_bytes, self.keys.len(), "key arena accounting");
         let queued: usize = self.nodes.iter().flat_map(|n| n.groups.iter()).map(|g| g.members.len()).sum();
         assert_eq!(plain_total + queued, self.live, "subscriptions stored");
+        // The insert memo names live nodes along the memo text's tokens.
+        let mut parent = 0u32;
+        let mut start = 0usize;
+        for &(node, end) in &self.memo_path {
+            let n = &self.nodes[node as usize];
+            assert_eq!(n.parent, parent, "memo path parent");
+            let token = &self.memo_text[start..end as usize];
+            match n.kind {
+                Kind::AnyOne => assert_eq!(token, b"*"),
+                Kind::Rest => assert_eq!(token, b">"),
+                Kind::Literal => assert_eq!(self.key(node), token, "memo path token"),
+                Kind::Root | Kind::Free => panic!("memo path names a {:?} node", n.kind),
+            }
+            parent = node;
+            start = end as usize + 1;
+        }
+    }
+
+    /// Where an insert of `b` starts walking: the deepest node of the last insert's path whose
+    /// tokens `b` shares, and the byte of `b` after it (the memo path is cut to that depth).
+    #[inline]
+    fn memo_resume(&mut self, b: &[u8]) -> (u32, usize) {
+        let k = common_prefix(b, 0, &self.memo_text, 0);
+        let m = self.memo_text.len();
+        let mut depth = self.memo_path.len();
+        while depth > 0 {
+            let e = self.memo_path[depth - 1].1 as usize;
+            // Tokens up to `e` are shared when the bytes agree up to `e` and both texts end a
+            // token there (when `e < k` the byte at `e` is the same `.` in both).
+            if e < k || (e == k && (e == b.len() || b[e] == b'.') && (e == m || self.memo_text[e] == b'.')) {
+                break;
+            }
+            depth -= 1;
+        }
+        self.memo_path.truncate(depth);
+        match self.memo_path.last() {
+            None => (0, 0),
+            Some(&(node, e)) => (node, e as usize + 1),
+        }
     }
 
     /// The token bytes of a literal node.
@@ -584,6 +661,7 @@ impl<V: Copy> SubjectIndex<V> {
                 Kind::Root | Kind::Free => {}
             }
             self.nodes[node as usize] = Node::new(NIL, Kind::Free);
+            self.memo_path.clear();
             self.free_nodes.push(node);
             node = parent;
         }

@@ -220,3 +220,36 @@ pub(crate) fn same_token(a: &[u8], b: &[u8]) -> bool {
         a == b
     }
 }
+
+/// Hashes a whole subject for the match cache: one folded multiply for subjects up to 16
+/// bytes, two up to 32, [`hash64`] beyond.
+#[inline(always)]
+pub(crate) fn subject_hash(s: &[u8]) -> u64 {
+    let n = s.len();
+    if n <= 16 {
+        token_hash(0, s)
+    } else if n <= 32 {
+        let a = fold(rd8(s, 0) ^ P1, rd8(s, 8) ^ P2);
+        let b = fold(rd8(s, n - 16) ^ P3, rd8(s, n - 8) ^ n as u64);
+        fold(a ^ P2, b ^ P3)
+    } else {
+        hash64(s)
+    }
+}
+
+/// Byte equality without a `memcmp` call up to 32 bytes (most subjects).
+#[inline(always)]
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if (17..=32).contains(&n) {
+        rd8(a, 0) == rd8(b, 0)
+            && rd8(a, 8) == rd8(b, 8)
+            && rd8(a, n - 16) == rd8(b, n - 16)
+            && rd8(a, n - 8) == rd8(b, n - 8)
+    } else {
+        same_token(a, b)
+    }
+}

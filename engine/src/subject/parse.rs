@@ -367,35 +367,128 @@ fn scan_exact(s: &str, max_bytes: usize) -> Result<ScanInfo, SubjectError> {
     }
 }
 
-/// Matches pattern bytes against literal subject bytes, token by token, without allocating.
-/// Both are assumed valid; invalid input gives some answer, never a panic.
+#[inline(always)]
+fn rd8(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+#[inline(always)]
+fn rd4(b: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&b[at..at + 4]);
+    u64::from(u32::from_le_bytes(w))
+}
+
+/// Loads up to eight bytes of `b` from `at` as a little-endian word; bytes past the end of `b`
+/// are zero. Never reads outside `b`.
+#[inline(always)]
+fn load_upto8(b: &[u8], at: usize) -> (u64, usize) {
+    let n = b.len() - at;
+    if n == 0 {
+        (0, 0)
+    } else if n >= 8 {
+        (rd8(b, at), 8)
+    } else if n >= 4 {
+        // Two overlapping four-byte reads; the bytes they share are the same.
+        (rd4(b, at) | rd4(b, b.len() - 4) << (8 * (n - 4)), n)
+    } else if b.len() >= 8 {
+        // The last eight bytes, shifted so the tail sits low.
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[b.len() - 8..]);
+        (u64::from_le_bytes(w) >> (8 * (8 - n)), n)
+    } else {
+        let mut w = 0u64;
+        for (k, &c) in b[at..].iter().enumerate() {
+            w |= u64::from(c) << (8 * k);
+        }
+        (w, n)
+    }
+}
+
+/// The length of the common prefix of `a[i..]` and `b[j..]`, eight bytes at a time.
+#[inline(always)]
+pub(crate) fn common_prefix(a: &[u8], mut i: usize, b: &[u8], mut j: usize) -> usize {
+    let start = i;
+    loop {
+        let (wa, na) = load_upto8(a, i);
+        let (wb, nb) = load_upto8(b, j);
+        let n = na.min(nb);
+        let x = wa ^ wb;
+        let diff = if n == 8 { x } else { x & ((1u64 << (8 * n)) - 1) };
+        if diff != 0 {
+            return i - start + (diff.trailing_zeros() / 8) as usize;
+        }
+        if n < 8 {
+            return i - start + n;
+        }
+        i += 8;
+        j += 8;
+    }
+}
+
+/// The end of the token of `b` that starts at `at` (the next `.` or the end).
+#[inline(always)]
+fn token_end(b: &[u8], mut at: usize) -> usize {
+    loop {
+        let (w, n) = load_upto8(b, at);
+        let dots = eq_mask(w, b'.') & if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
+        if dots != 0 {
+            return at + (dots.trailing_zeros() / 8) as usize;
+        }
+        if n < 8 {
+            return b.len();
+        }
+        at += 8;
+    }
+}
+
+/// True when `p[t]` is a whole `*` or `>` token of `p`, given that a token starts at `from`
+/// (`t >= from`).
+#[inline(always)]
+fn wildcard_at(p: &[u8], t: usize, from: usize) -> bool {
+    t < p.len()
+        && (p[t] == b'*' || p[t] == b'>')
+        && (t == from || p[t - 1] == b'.')
+        && (t + 1 == p.len() || p[t + 1] == b'.')
+}
+
+/// Matches pattern bytes against literal subject bytes without allocating: the literal stretch
+/// up to the next wildcard token is compared eight bytes at a time, and each `*` skips one
+/// subject token. Both are assumed valid; invalid input gives some answer, never a panic.
+///
+/// Why a mismatch can only sit at a wildcard token: while the bytes agree, a whole `*` or `>`
+/// token of the pattern would have to be a whole `*` or `>` token of the subject, which a valid
+/// subject never has; so the first differing byte is at a wildcard token starting there, at a
+/// one-byte wildcard token just before it (`*` against a subject token that begins with `*`),
+/// or the match fails.
 pub(crate) fn pattern_matches(p: &[u8], s: &[u8]) -> bool {
+    // Both at the start of a token.
     let (mut i, mut j) = (0usize, 0usize);
     loop {
-        // Both at the start of a token.
-        if i < p.len() && p[i] == b'>' && i + 1 == p.len() {
-            return j < s.len();
+        let k = common_prefix(p, i, s, j);
+        let (pi, sj) = (i + k, j + k);
+        if pi == p.len() && sj == s.len() {
+            return true;
         }
-        if i < p.len() && p[i] == b'*' && (i + 1 == p.len() || p[i + 1] == b'.') {
-            i += 1;
-            if j >= s.len() {
-                return false;
-            }
-            while j < s.len() && s[j] != b'.' {
-                j += 1;
-            }
+        let t = if wildcard_at(p, pi, i) {
+            pi
+        } else if pi > i && wildcard_at(p, pi - 1, i) {
+            pi - 1
         } else {
-            while i < p.len() && p[i] != b'.' {
-                if j >= s.len() || s[j] != p[i] {
-                    return false;
-                }
-                i += 1;
-                j += 1;
-            }
-            if j < s.len() && s[j] != b'.' {
-                return false;
-            }
+            return false;
+        };
+        let st = j + (t - i);
+        if st >= s.len() {
+            return false;
         }
+        if p[t] == b'>' {
+            // Only valid as the last token: it takes the rest (at least one token).
+            return t + 1 == p.len();
+        }
+        i = t + 1;
+        j = token_end(s, st);
         // Both at the end of a token.
         match (i == p.len(), j == s.len()) {
             (true, true) => return true,
@@ -411,6 +504,46 @@ pub(crate) fn pattern_matches(p: &[u8], s: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-by-byte matcher this module used before the word-at-a-time one: the reference.
+    fn pattern_matches_bytewise(p: &[u8], s: &[u8]) -> bool {
+        let (mut i, mut j) = (0usize, 0usize);
+        loop {
+            // Both at the start of a token.
+            if i < p.len() && p[i] == b'>' && i + 1 == p.len() {
+                return j < s.len();
+            }
+            if i < p.len() && p[i] == b'*' && (i + 1 == p.len() || p[i + 1] == b'.') {
+                i += 1;
+                if j >= s.len() {
+                    return false;
+                }
+                while j < s.len() && s[j] != b'.' {
+                    j += 1;
+                }
+            } else {
+                while i < p.len() && p[i] != b'.' {
+                    if j >= s.len() || s[j] != p[i] {
+                        return false;
+                    }
+                    i += 1;
+                    j += 1;
+                }
+                if j < s.len() && s[j] != b'.' {
+                    return false;
+                }
+            }
+            // Both at the end of a token.
+            match (i == p.len(), j == s.len()) {
+                (true, true) => return true,
+                (false, false) => {
+                    i += 1;
+                    j += 1;
+                }
+                _ => return false,
+            }
+        }
+    }
 
     #[test]
     fn valid_subjects_and_patterns() {
@@ -476,6 +609,43 @@ mod tests {
             texts = next;
         }
         assert!(count > 100_000);
+    }
+
+    /// The word-at-a-time matcher agrees with the byte-by-byte one on every valid (pattern,
+    /// subject) pair over a small token alphabet (tokens around the 8-byte word size, tokens
+    /// holding `*` and `>` as ordinary characters), and never panics on invalid pairs.
+    #[test]
+    fn word_matcher_agrees_with_bytewise_matcher() {
+        let toks = ["a", "bb", "*", ">", "a*", "*x", ">y", "abcdefg", "abcdefgh", "abcdefghi", "abcdefghijklmnopq"];
+        let mut seqs: alloc::vec::Vec<alloc::string::String> = alloc::vec::Vec::new();
+        let mut level: alloc::vec::Vec<alloc::string::String> = toks.iter().map(|t| alloc::string::String::from(*t)).collect();
+        for _ in 0..3 {
+            seqs.extend(level.iter().cloned());
+            let mut next = alloc::vec::Vec::new();
+            for l in &level {
+                for t in toks {
+                    next.push(alloc::format!("{l}.{t}"));
+                }
+            }
+            level = next;
+        }
+        let (mut checked, mut matched) = (0usize, 0usize);
+        for p in &seqs {
+            let pv = Pattern::parse(p).is_ok();
+            for s in &seqs {
+                let got = pattern_matches(p.as_bytes(), s.as_bytes());
+                if pv && Subject::parse(s).is_ok() {
+                    assert_eq!(got, pattern_matches_bytewise(p.as_bytes(), s.as_bytes()), "{p} vs {s}");
+                    checked += 1;
+                    matched += usize::from(got);
+                }
+            }
+        }
+        assert!(checked > 100_000 && matched > 1_000, "{checked} pairs, {matched} matches");
+        // Invalid text on either side: some answer, no panic.
+        for (p, s) in [("", ""), ("*", ""), ("", "a"), (">.a", "a.b"), ("a..b", "a..b"), ("*", "."), ("a.*", "a."), ("a.>", "a.")] {
+            let _ = pattern_matches(p.as_bytes(), s.as_bytes());
+        }
     }
 
     #[test]
