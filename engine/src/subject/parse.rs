@@ -374,129 +374,99 @@ fn rd8(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(w)
 }
 
-#[inline(always)]
-fn rd4(b: &[u8], at: usize) -> u64 {
-    let mut w = [0u8; 4];
-    w.copy_from_slice(&b[at..at + 4]);
-    u64::from(u32::from_le_bytes(w))
-}
-
-/// Loads up to eight bytes of `b` from `at` as a little-endian word; bytes past the end of `b`
-/// are zero. Never reads outside `b`.
-#[inline(always)]
-fn load_upto8(b: &[u8], at: usize) -> (u64, usize) {
-    let n = b.len() - at;
-    if n == 0 {
-        (0, 0)
-    } else if n >= 8 {
-        (rd8(b, at), 8)
-    } else if n >= 4 {
-        // Two overlapping four-byte reads; the bytes they share are the same.
-        (rd4(b, at) | rd4(b, b.len() - 4) << (8 * (n - 4)), n)
-    } else if b.len() >= 8 {
-        // The last eight bytes, shifted so the tail sits low.
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[b.len() - 8..]);
-        (u64::from_le_bytes(w) >> (8 * (8 - n)), n)
-    } else {
-        let mut w = 0u64;
-        for (k, &c) in b[at..].iter().enumerate() {
-            w |= u64::from(c) << (8 * k);
-        }
-        (w, n)
-    }
-}
-
 /// The length of the common prefix of `a[i..]` and `b[j..]`, eight bytes at a time.
 #[inline(always)]
-pub(crate) fn common_prefix(a: &[u8], mut i: usize, b: &[u8], mut j: usize) -> usize {
-    let start = i;
-    loop {
-        let (wa, na) = load_upto8(a, i);
-        let (wb, nb) = load_upto8(b, j);
-        let n = na.min(nb);
-        let x = wa ^ wb;
-        let diff = if n == 8 { x } else { x & ((1u64 << (8 * n)) - 1) };
-        if diff != 0 {
-            return i - start + (diff.trailing_zeros() / 8) as usize;
+pub(crate) fn common_prefix(a: &[u8], i: usize, b: &[u8], j: usize) -> usize {
+    let (a, b) = (&a[i..], &b[j..]);
+    let n = a.len().min(b.len());
+    let mut k = 0usize;
+    while k + 8 <= n {
+        let x = rd8(a, k) ^ rd8(b, k);
+        if x != 0 {
+            return k + (x.trailing_zeros() / 8) as usize;
         }
-        if n < 8 {
-            return i - start + n;
-        }
-        i += 8;
-        j += 8;
+        k += 8;
     }
-}
-
-/// The end of the token of `b` that starts at `at` (the next `.` or the end).
-#[inline(always)]
-fn token_end(b: &[u8], mut at: usize) -> usize {
-    loop {
-        let (w, n) = load_upto8(b, at);
-        let dots = eq_mask(w, b'.') & if n == 8 { u64::MAX } else { (1u64 << (8 * n)) - 1 };
-        if dots != 0 {
-            return at + (dots.trailing_zeros() / 8) as usize;
-        }
-        if n < 8 {
-            return b.len();
-        }
-        at += 8;
+    if k == n {
+        return n;
     }
+    if n >= 8 {
+        // The last eight bytes (overlapping what was compared: those bytes are equal).
+        let x = rd8(a, n - 8) ^ rd8(b, n - 8);
+        return if x == 0 { n } else { n - 8 + (x.trailing_zeros() / 8) as usize };
+    }
+    while k < n && a[k] == b[k] {
+        k += 1;
+    }
+    k
 }
 
-/// True when `p[t]` is a whole `*` or `>` token of `p`, given that a token starts at `from`
-/// (`t >= from`).
-#[inline(always)]
-fn wildcard_at(p: &[u8], t: usize, from: usize) -> bool {
-    t < p.len()
-        && (p[t] == b'*' || p[t] == b'>')
-        && (t == from || p[t - 1] == b'.')
-        && (t + 1 == p.len() || p[t + 1] == b'.')
-}
-
-/// Matches pattern bytes against literal subject bytes without allocating: the literal stretch
-/// up to the next wildcard token is compared eight bytes at a time, and each `*` skips one
-/// subject token. Both are assumed valid; invalid input gives some answer, never a panic.
+/// Matches pattern bytes against literal subject bytes without allocating: literal stretches
+/// (which may run over several tokens) are compared eight bytes at a time, and each `*` skips
+/// one subject token. Both are assumed valid; invalid input gives some answer, never a panic.
 ///
-/// Why a mismatch can only sit at a wildcard token: while the bytes agree, a whole `*` or `>`
-/// token of the pattern would have to be a whole `*` or `>` token of the subject, which a valid
-/// subject never has; so the first differing byte is at a wildcard token starting there, at a
-/// one-byte wildcard token just before it (`*` against a subject token that begins with `*`),
-/// or the match fails.
+/// While the bytes agree, a whole `*` or `>` token of the pattern would have to be a whole `*`
+/// or `>` token of the subject, which a valid subject never has; so a literal stretch stops at
+/// a wildcard token starting there, at a one-byte wildcard token just before the stop (`*`
+/// against a subject token that begins with `*`), or the match fails.
 pub(crate) fn pattern_matches(p: &[u8], s: &[u8]) -> bool {
-    // Both at the start of a token.
+    let (pn, sn) = (p.len(), s.len());
     let (mut i, mut j) = (0usize, 0usize);
     loop {
-        let k = common_prefix(p, i, s, j);
-        let (pi, sj) = (i + k, j + k);
-        if pi == p.len() && sj == s.len() {
-            return true;
-        }
-        let t = if wildcard_at(p, pi, i) {
-            pi
-        } else if pi > i && wildcard_at(p, pi - 1, i) {
-            pi - 1
-        } else {
-            return false;
-        };
-        let st = j + (t - i);
-        if st >= s.len() {
+        // Both at the start of a token.
+        if i >= pn {
             return false;
         }
-        if p[t] == b'>' {
-            // Only valid as the last token: it takes the rest (at least one token).
-            return t + 1 == p.len();
-        }
-        i = t + 1;
-        j = token_end(s, st);
-        // Both at the end of a token.
-        match (i == p.len(), j == s.len()) {
-            (true, true) => return true,
-            (false, false) => {
-                i += 1;
+        let c = p[i];
+        let whole = i + 1 == pn || p[i + 1] == b'.';
+        if c == b'*' && whole {
+            if j >= sn {
+                return false;
+            }
+            j += 1;
+            while j < sn && s[j] != b'.' {
                 j += 1;
             }
-            _ => return false,
+            i += 1;
+            // Both at the end of a token.
+            match (i == pn, j == sn) {
+                (true, true) => return true,
+                (false, false) => {
+                    i += 1;
+                    j += 1;
+                }
+                _ => return false,
+            }
+        } else if c == b'>' && whole {
+            return i + 1 == pn && j < sn;
+        } else {
+            // A literal stretch, compared a word at a time; it may run over several tokens.
+            let k = common_prefix(p, i, s, j);
+            let (pi, sj) = (i + k, j + k);
+            if pi == pn && sj == sn {
+                return true;
+            }
+            if k == 0 {
+                return false;
+            }
+            if p[pi - 1] == b'.' {
+                // Stopped at a token start of both: only a wildcard token goes on.
+                if pi < pn && (p[pi] == b'*' || p[pi] == b'>') && (pi + 1 == pn || p[pi + 1] == b'.') {
+                    i = pi;
+                    j = sj;
+                    continue;
+                }
+                return false;
+            }
+            // A one-byte `*` or `>` token just before the stop, which matched a subject token
+            // beginning with the same byte: go back to it.
+            let t = pi - 1;
+            if (p[t] == b'*' || p[t] == b'>') && (t == i || p[t - 1] == b'.') && (pi == pn || p[pi] == b'.') {
+                i = t;
+                j = sj - 1;
+                continue;
+            }
+            return false;
         }
     }
 }
