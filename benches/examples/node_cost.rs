@@ -2,9 +2,11 @@
 //! store, for `valgrind --tool=callgrind` (instruction counts are repeatable on a loaded
 //! machine; wall time is not). Not a benchmark: `benches/node.rs` is.
 //!
-//! `node_cost <cluster|raw|onepc|etcd> [writes = 20000] [window = 64]`: 16-byte keys,
-//! 100-byte values, `window` writes in flight at a time (see `strata_benches::node`); `raw`,
-//! `onepc` and `etcd` are the standalone store's kinds (`StoreKind`). Prints ns per write,
+//! `node_cost <cluster|cluster1|raw|onepc|etcd> [writes = 20000] [window = 64]`: 16-byte
+//! keys, 100-byte values, `window` writes in flight at a time (see `strata_benches::node`);
+//! `cluster` submits each window together (`Node::submit_all`), `cluster1` one request at a
+//! time (`Node::submit`); `raw`, `onepc` and `etcd` are the standalone store's kinds
+//! (`StoreKind`). Prints ns per write,
 //! then checks the data (outside the measured function). Per-write instructions:
 //!
 //! ```text
@@ -38,16 +40,17 @@ fn main() {
     let window: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(64);
     let pairs = data::pairs(data::Rng::new(7).next_u64(), n).into_iter().map(|(k, v)| (k.to_vec(), v.to_vec())).collect::<Vec<_>>();
     let per_write = |el: std::time::Duration| el.as_nanos() as f64 / n as f64;
-    if what == "cluster" {
+    if what == "cluster" || what == "cluster1" {
         let mut c = InlineCluster::new(3, 4 << 20);
+        c.one_by_one = what == "cluster1";
         let t = Instant::now();
         timed_cluster(&mut c, &pairs, window);
         let el = t.elapsed();
         c.verify(&pairs);
-        println!("cluster of 3: {n} writes, window {window}: {:.0} ns/write (applied {:?}; checked)", per_write(el), c.applied());
+        println!("{what} of 3: {n} writes, window {window}: {:.0} ns/write (applied {:?}; checked)", per_write(el), c.applied());
     } else {
         let Some(kind) = StoreKind::parse(what) else {
-            eprintln!("usage: node_cost <cluster|raw|onepc|etcd> [writes] [window]");
+            eprintln!("usage: node_cost <cluster|cluster1|raw|onepc|etcd> [writes] [window]");
             std::process::exit(2);
         };
         let mut s = InlineStore::new(kind, 4 << 20);

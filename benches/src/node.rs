@@ -73,6 +73,9 @@ pub struct InlineCluster {
     pub acknowledged: u64,
     /// Requests answered with an error so far.
     pub errors: u64,
+    /// Submit a window's writes one by one ([`Node::submit`], each run through Raft before the
+    /// next) instead of together ([`Node::submit_all`], the default).
+    pub one_by_one: bool,
 }
 
 impl InlineCluster {
@@ -101,6 +104,7 @@ impl InlineCluster {
             reads: BTreeMap::new(),
             acknowledged: 0,
             errors: 0,
+            one_by_one: false,
         };
         c.settle();
         // Node 1 campaigns first; the others only after an election timeout of their own.
@@ -115,17 +119,29 @@ impl InlineCluster {
     }
 
     /// Submits one put per pair (session `i + 1` for the `i`-th pair: sessions are reused
-    /// from window to window) and runs until every node is quiet. Panics unless every one of
+    /// from window to window; see [`InlineCluster::one_by_one`]) and runs until every node is
+    /// quiet. Panics unless every one of
     /// them was acknowledged without error.
     pub fn put_window(&mut self, pairs: &[(Vec<u8>, Vec<u8>)]) {
         if self.seqs.len() < pairs.len() {
             self.seqs.resize(pairs.len(), 0);
         }
         let before = self.acknowledged;
+        let mut reqs = Vec::with_capacity(pairs.len());
         for (i, (k, v)) in pairs.iter().enumerate() {
             self.seqs[i] += 1;
             let op = ClientOp::Write { client: ClientId(i as u64 + 1), seq: self.seqs[i], op: WriteOp::Put { key: k.clone(), value: v.clone() } };
-            self.submit(self.leader, op);
+            reqs.push((self.next_request, ClientRequest { region: RegionId(1), epoch: Epoch::INITIAL, op }));
+            self.next_request += 1;
+        }
+        let now = self.now;
+        if self.one_by_one {
+            for (id, req) in reqs {
+                self.nodes[self.leader].submit(now, id, req);
+            }
+        } else {
+            // The window arrives together: one proposal batch.
+            self.nodes[self.leader].submit_all(now, reqs);
         }
         self.settle();
         assert_eq!((self.acknowledged - before, self.errors), (pairs.len() as u64, 0), "a window of writes was not acknowledged");

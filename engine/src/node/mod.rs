@@ -27,6 +27,7 @@
 //!
 //! Design notes and the recovery contract are in `docs/node.md`.
 pub mod apply;
+mod bytes_serde;
 pub mod command;
 pub mod io;
 pub mod raftlog;

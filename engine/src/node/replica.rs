@@ -17,8 +17,9 @@
 //!             NodeOutput::Event(e)              => for traces and metrics (Failed: stop the node),
 //!         }
 //!     }
-//!     // inputs: node.submit(now, id, request), node.handle_message(now, bytes),
-//!     // completions, and node.handle_timeout(now) once node.next_deadline() has passed.
+//!     // inputs: node.submit(now, id, request) (or node.submit_all(now, requests) for several
+//!     // that arrived together), node.handle_message(now, bytes), completions, and
+//!     // node.handle_timeout(now) once node.next_deadline() has passed.
 //! }
 //! ```
 //!
@@ -214,6 +215,23 @@ impl Node {
 
     /// Submits a client request; its answer comes out as [`NodeOutput::Reply`] with `id`.
     pub fn submit(&mut self, now_ms: u64, id: u64, req: ClientRequest) {
+        self.accept(now_ms, id, req);
+        self.pump(now_ms);
+    }
+
+    /// Submits requests that arrived together (each admitted as by [`Node::submit`]), then
+    /// runs the node once: writes proposed together reach the log as one persist and each
+    /// follower as one append — group commit of proposals, as etcd batches the proposals of
+    /// one `Ready`. A driver that reads several requests at once should use this.
+    pub fn submit_all(&mut self, now_ms: u64, reqs: impl IntoIterator<Item = (u64, ClientRequest)>) {
+        for (id, req) in reqs {
+            self.accept(now_ms, id, req);
+        }
+        self.pump(now_ms);
+    }
+
+    /// Admits and starts one request (proposes a write, starts a read); the caller pumps.
+    fn accept(&mut self, now_ms: u64, id: u64, req: ClientRequest) {
         if let Err(e) = self.admit(id, &req) {
             self.reply(id, Err(e));
         } else {
@@ -251,7 +269,6 @@ impl Node {
                 }
             }
         }
-        self.pump(now_ms);
     }
 
     /// Feeds bytes from a peer.

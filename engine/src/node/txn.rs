@@ -39,6 +39,7 @@ pub struct TxnSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TxnCompare {
     /// The key.
+    #[serde(with = "super::bytes_serde")]
     pub key: Vec<u8>,
     /// The relation.
     pub op: CompareKind,
@@ -64,7 +65,7 @@ pub enum CompareKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TxnTarget {
     /// The value.
-    Value(Vec<u8>),
+    Value(#[serde(with = "super::bytes_serde")] Vec<u8>),
     /// Puts since the key was created (0: absent).
     Version(u64),
     /// Revision of the key's last put (0: absent).
@@ -79,18 +80,22 @@ pub enum TxnStep {
     /// Read a key.
     Get {
         /// The key.
+        #[serde(with = "super::bytes_serde")]
         key: Vec<u8>,
     },
     /// Set a key.
     Put {
         /// The key.
+        #[serde(with = "super::bytes_serde")]
         key: Vec<u8>,
         /// The value.
+        #[serde(with = "super::bytes_serde")]
         value: Vec<u8>,
     },
     /// Remove a key (nothing if absent).
     Delete {
         /// The key.
+        #[serde(with = "super::bytes_serde")]
         key: Vec<u8>,
     },
 }
@@ -108,6 +113,7 @@ impl TxnStep {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyValue {
     /// The value.
+    #[serde(with = "super::bytes_serde")]
     pub value: Vec<u8>,
     /// Revision of its last put.
     pub mod_revision: u64,

@@ -58,6 +58,7 @@ pub enum ClientOp {
     /// Read one key.
     Read {
         /// The key.
+        #[serde(with = "super::bytes_serde")]
         key: Vec<u8>,
         /// How fresh the answer must be.
         consistency: Consistency,
@@ -205,23 +206,29 @@ pub enum WriteOp {
     /// Set `key` to `value`.
     Put {
         /// The key.
+        #[serde(with = "super::bytes_serde")]
         key: Vec<u8>,
         /// The value.
+        #[serde(with = "super::bytes_serde")]
         value: Vec<u8>,
     },
     /// Remove `key` (nothing if it is absent).
     Delete {
         /// The key.
+        #[serde(with = "super::bytes_serde")]
         key: Vec<u8>,
     },
     /// If the key's value is `expected` (`None`: the key is absent), set it to `new`
     /// (`None`: remove it).
     Cas {
         /// The key.
+        #[serde(with = "super::bytes_serde")]
         key: Vec<u8>,
         /// The value required.
+        #[serde(with = "super::bytes_serde::opt")]
         expected: Option<Vec<u8>>,
         /// The value written on success.
+        #[serde(with = "super::bytes_serde::opt")]
         new: Option<Vec<u8>>,
     },
     /// A multi-key transaction (etcd's `Txn`), applied atomically in one log entry: see
@@ -245,6 +252,7 @@ pub enum ClientReply {
     /// The value read (`None`: absent), as of commit timestamp `read_ts`.
     Value {
         /// The value.
+        #[serde(with = "super::bytes_serde::opt")]
         value: Option<Vec<u8>>,
         /// The timestamp read at (usable for a later stale read).
         read_ts: u64,
