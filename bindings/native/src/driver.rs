@@ -12,6 +12,10 @@
 //! * A driver whose own reply has arrived hands off to a waiting caller (which wakes and becomes
 //!   the driver) rather than serving others' I/O; with no waiter it finishes the queue itself,
 //!   so I/O is never left behind.
+//! * **Group commit gathering** (`SyncEachWrite`): the store holds a group of writes until the
+//!   writers expected back have queued, released at the latest one recent sync later
+//!   ([`crate::gather`]). Every wait on the condition variable wakes by that deadline, and
+//!   whoever wakes after it releases the group.
 //! * **Jobs** (flushes, compactions) run on one background thread, which also feeds the store's
 //!   timer (`Durability::SyncEveryMs`) and drives any I/O left over.
 //! * **Reads** take the lock only to consult the memtables and take a read view; SST blocks are
@@ -23,6 +27,7 @@
 use crate::cache::SharedCache;
 use crate::disk::{io_error, Disk};
 use crate::error::{Error, Result, StoreError};
+use crate::gather::Gather;
 use crate::streams::side::StreamSide;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -88,6 +93,8 @@ pub(crate) struct State {
     exec_opened: Option<std::result::Result<(), ExecError>>,
     /// The stream engine and its routing tables, for a versioned [`crate::Db`].
     pub(crate) side: StreamSide,
+    /// Group commit gathering (`SyncEachWrite`).
+    gather: Gather,
 }
 
 type Reply1 = Option<std::result::Result<Reply, StoreError>>;
@@ -112,6 +119,7 @@ impl Shared {
             exec_slot: None,
             exec_opened: None,
             side: StreamSide::default(),
+            gather: Gather::new(durability == Durability::SyncEachWrite),
         };
         Shared { state: Mutex::new(state), cond: Condvar::new(), watch_cond: Condvar::new(), disk, cache: Arc::new(cache), start: Instant::now(), durability }
     }
@@ -140,8 +148,28 @@ impl Shared {
         }
     }
 
+    /// Waits for a signal — or until a held group is due, which this thread then releases.
     fn wait<'a>(&self, st: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.cond.wait(st).unwrap_or_else(|p| p.into_inner())
+        let Some(deadline) = st.gather.deadline() else {
+            return self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let mut st = if left.is_zero() {
+            st
+        } else {
+            self.cond.wait_timeout(st, left).map(|(g, _)| g).unwrap_or_else(|p| p.into_inner().0)
+        };
+        self.release_due_group(&mut st);
+        st
+    }
+
+    /// Releases the held group if its deadline has passed.
+    fn release_due_group(&self, st: &mut State) {
+        if st.gather.deadline().is_some_and(|d| Instant::now() >= d) {
+            st.store.release_group(self.now_ms());
+            let mut none = None;
+            self.absorb(st, None, &mut none);
+        }
     }
 
     /// Runs recovery on the calling thread: drives I/O until the store reports `Opened`.
@@ -163,6 +191,13 @@ impl Shared {
     /// Drains the store's outputs into the queues. A reply to `mine` lands in `slot` instead of
     /// the table (the common, uncontended case costs no hashing).
     fn absorb(&self, st: &mut State, mine: Option<ReqId>, slot: &mut Reply1) {
+        self.absorb_as(st, mine, slot, false);
+    }
+
+    /// [`absorb`](Self::absorb) by a caller that will itself drive queued I/O when nobody
+    /// drives, and wait with the group's deadline (`call` right after submitting): waking the
+    /// others for either would only send them back to sleep.
+    fn absorb_as(&self, st: &mut State, mine: Option<ReqId>, slot: &mut Reply1, caller_drives: bool) {
         let mut wake = false;
         loop {
             while let Some(out) = st.store.poll() {
@@ -183,7 +218,7 @@ impl Shared {
                     }
                     Output::Io { id, req } => {
                         st.io.push_back((id, req));
-                        wake |= st.waiters > 0;
+                        wake |= st.waiters > 0 && !(caller_drives && !st.driving);
                     }
                     Output::Job(job) => {
                         if st.closing {
@@ -208,6 +243,11 @@ impl Shared {
         }
         if st.watch.is_some() {
             self.advance_watch(st);
+        }
+        if st.gather.enabled() && st.gather.observe(st.store.wal_group().holding) {
+            // Waiters sleeping without a timeout must re-arm with the group's deadline (unless
+            // the caller, who will wait with it, is one of the held writers).
+            wake |= st.waiters > 0 && !caller_drives;
         }
         if wake {
             self.cond.notify_all();
@@ -413,14 +453,23 @@ impl Shared {
         if st.closing || st.background_dead {
             return Err(Error::Closed);
         }
+        let gathered = st.gather.enabled() && matches!(req, Request::Write(_));
+        if gathered {
+            let last = st.store.wal_group().last;
+            let target = st.gather.enter(last);
+            st.store.set_group_target(self.now_ms(), target);
+        }
         let id = st.store.submit(self.now_ms(), req);
         let mut mine = None;
-        self.absorb(&mut st, Some(id), &mut mine);
+        self.absorb_as(&mut st, Some(id), &mut mine, true);
         loop {
             if mine.is_none() {
                 mine = st.replies.remove(&id);
             }
             if let Some(r) = mine {
+                if gathered {
+                    self.leave_group(&mut st);
+                }
                 if st.job_running && matches!(self.durability, Durability::SyncEveryMs(_)) {
                     // The background thread is busy with a job: keep the promised sync
                     // interval from here.
@@ -439,11 +488,23 @@ impl Shared {
                 continue;
             }
             if st.background_dead && !st.driving {
+                if gathered {
+                    self.leave_group(&mut st);
+                }
                 return Err(Error::Closed);
             }
             st.waiters += 1;
             st = self.wait(st);
             st.waiters -= 1;
+        }
+    }
+
+    /// A gathered write call is leaving (reply taken).
+    fn leave_group(&self, st: &mut State) {
+        if let Some(target) = st.gather.leave() {
+            st.store.set_group_target(self.now_ms(), target);
+            let mut none = None;
+            self.absorb(st, None, &mut none);
         }
     }
 
@@ -454,8 +515,23 @@ impl Shared {
         while !st.io.is_empty() {
             let batch: Vec<(IoId, IoRequest)> = st.io.drain(..).collect();
             drop(st);
-            let results: Vec<(IoId, IoResult)> = batch.into_iter().map(|(id, req)| (id, self.perform(req))).collect();
+            let mut synced = None;
+            let results: Vec<(IoId, IoResult)> = batch
+                .into_iter()
+                .map(|(id, req)| {
+                    let wal_sync = matches!(req, IoRequest::Sync { file } if file.kind == FileKind::Wal);
+                    let start = wal_sync.then(Instant::now);
+                    let r = self.perform(req);
+                    if let Some(start) = start {
+                        synced = Some(start.elapsed());
+                    }
+                    (id, r)
+                })
+                .collect();
             st = self.lock();
+            if let Some(took) = synced {
+                st.gather.note_sync(took);
+            }
             let now = self.now_ms();
             for (id, result) in results {
                 st.store.handle_io(now, id, result);
@@ -712,6 +788,11 @@ impl Shared {
         };
         let mut st = self.lock();
         st.closing = true;
+        if st.gather.enabled() {
+            st.store.set_group_target(self.now_ms(), 1);
+            let mut none = None;
+            self.absorb(&mut st, None, &mut none);
+        }
         // Ends the ack thread.
         st.side.ack_out = None;
         st.jobs.clear();

@@ -38,6 +38,7 @@ mod db;
 mod disk;
 mod driver;
 mod error;
+mod gather;
 mod iter;
 mod kind;
 mod lock;

@@ -125,3 +125,45 @@ fn group_commit_covers_many_writes_per_sync() {
     assert!(s.wal_syncs < writes, "{} syncs for {writes} durable writes", s.wal_syncs);
     assert_eq!(db.iter().count() as u64, writes);
 }
+
+/// Group commit gathering holds a group for the writers expected back; when most of them stop,
+/// the one left must not stall: its held writes are released by the gathering timeout.
+#[test]
+fn a_writer_left_alone_is_not_stalled_by_gathering() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(dir.path()).unwrap();
+    let threads = 4;
+    let per = 100;
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let db = &db;
+            s.spawn(move || {
+                for i in 0..per {
+                    db.put(format!("t{t}-{i:04}"), "v").unwrap();
+                }
+            });
+        }
+    });
+    // The last groups held four writers; now one thread writes alone, then two.
+    let start = std::time::Instant::now();
+    for i in 0..per {
+        db.put(format!("alone-{i:04}"), "v").unwrap();
+    }
+    std::thread::scope(|s| {
+        for t in 0..2 {
+            let db = &db;
+            s.spawn(move || {
+                for i in 0..per {
+                    db.put(format!("pair{t}-{i:04}"), "v").unwrap();
+                }
+            });
+        }
+    });
+    let took = start.elapsed();
+    assert_eq!(db.iter().count(), threads * per + 3 * per);
+    // Each lone write waits at most one gathering window (≤ 1 ms) beyond its sync.
+    assert!(took < std::time::Duration::from_secs(60), "{took:?}");
+    drop(db);
+    let db = Db::open(dir.path()).unwrap();
+    assert_eq!(db.iter().count(), threads * per + 3 * per);
+}

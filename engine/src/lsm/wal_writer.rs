@@ -5,6 +5,14 @@
 //! covers. Writes arriving while a sync is in flight form the next group, so concurrent writers
 //! share syncs without any timer.
 //!
+//! *Gathering* (sync mode, optional): a binding that knows more writers are about to arrive
+//! (threads whose writes were just acknowledged and that write again at once) sets a group
+//! target with [`set_group_target`](WalWriter::set_group_target). While fewer writes than the
+//! target are queued, the writer holds them instead of appending, until the target is reached
+//! or the binding [`release_group`](WalWriter::release_group)s (its timeout). Without it, a
+//! closed loop of N writers splits into alternating partial groups (those that arrived during
+//! the last sync, then the ones it acknowledged): about two syncs per N writes instead of one.
+//!
 //! After a failed append or sync the file is cut back to its last good length before anything
 //! else is written, so a failure never leaves a torn record in the middle of the log. After any
 //! failure the writer is *dormant*: it retries only when the store [`kick`](WalWriter::kick)s
@@ -81,6 +89,12 @@ pub(crate) struct WalWriter<T> {
     header_done: bool,
     /// In the non-syncing modes, append once the buffer holds this many bytes.
     threshold: usize,
+    /// Sync mode: hold queued writes until this many are queued (1: never hold).
+    group_target: usize,
+    /// The binding released the current group: append it whatever its size.
+    released: bool,
+    /// Waiters acknowledged by the last completed sync.
+    last_group: usize,
 }
 
 impl<T> WalWriter<T> {
@@ -101,7 +115,54 @@ impl<T> WalWriter<T> {
             sync_wanted: false,
             header_done: existing_len > 0,
             threshold,
+            group_target: 1,
+            released: false,
+            last_group: 0,
         }
+    }
+
+    /// Sync mode: from now on hold queued writes (no append) while fewer than `target` are
+    /// queued, until [`release_group`](Self::release_group). 0 and 1 never hold.
+    pub fn set_group_target(&mut self, target: usize) {
+        self.group_target = target;
+    }
+
+    /// Lets the writes queued now go out at the next opportunity, however few they are.
+    pub fn release_group(&mut self) {
+        self.released = true;
+    }
+
+    /// True when queued writes are being held for a group (nothing in flight, the target not
+    /// reached, not released): the binding should release them after its timeout.
+    pub fn is_holding(&self) -> bool {
+        self.durability == Durability::SyncEachWrite
+            && self.inflight.is_none()
+            && !self.dormant
+            && !self.broken
+            && self.old_tail.is_none()
+            && self.holds()
+    }
+
+    /// The hold rule alone: some writes queued, fewer than the target, not released, nothing
+    /// appended but unsynced (that sync goes first, taking the queued writes with it), and no
+    /// explicit sync waiting.
+    fn holds(&self) -> bool {
+        !self.released
+            && self.appended.is_empty()
+            && !self.queued.is_empty()
+            && self.queued.len() < self.group_target
+            && self.sync_waiters.is_empty()
+            && !self.sync_wanted
+    }
+
+    /// Writes queued in the buffer (sync mode): the group being gathered.
+    pub fn queued_writes(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Waiters (writes and explicit syncs) acknowledged by the last completed sync.
+    pub fn last_group(&self) -> usize {
+        self.last_group
     }
 
     pub fn file(&self) -> FileName {
@@ -199,7 +260,11 @@ impl<T> WalWriter<T> {
         }
         let sync_mode = self.durability == Durability::SyncEachWrite;
         let urgent = sync_mode || self.sync_wanted || !self.sync_waiters.is_empty();
+        if sync_mode && self.holds() {
+            return WalNext::Idle;
+        }
         if !self.buf.is_empty() && (urgent || self.buf.len() >= self.threshold) {
+            self.released = false;
             let data = mem::take(&mut self.buf);
             let len = data.len() as u64;
             let waiters = mem::take(&mut self.queued);
@@ -260,6 +325,7 @@ impl<T> WalWriter<T> {
             WalOp::Sync { .. } => {
                 if ok {
                     self.synced_len = self.len;
+                    self.last_group = waiters.len();
                     return WalEvent::Durable(waiters);
                 }
                 self.dormant = true;
@@ -293,5 +359,126 @@ impl<T> WalWriter<T> {
                 WalEvent::Failed(failed)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn writer() -> WalWriter<u32> {
+        WalWriter::new(Durability::SyncEachWrite, FileName::wal(3), 0, 1 << 20)
+    }
+
+    /// Queues write `w` with a one-byte record.
+    fn write(wal: &mut WalWriter<u32>, w: u32) {
+        wal.buffer().push(w as u8);
+        wal.queue(w);
+    }
+
+    fn expect_io(next: WalNext<u32>) -> IoRequest {
+        match next {
+            WalNext::Io(req) => req,
+            other => panic!("expected a request, got {other:?}"),
+        }
+    }
+
+    /// Completes the append and the sync in flight; returns the acknowledged writes.
+    fn append_and_sync(wal: &mut WalWriter<u32>) -> Vec<u32> {
+        assert!(matches!(wal.complete(true), WalEvent::None));
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Sync { .. }));
+        match wal.complete(true) {
+            WalEvent::Durable(w) => w,
+            other => panic!("expected durable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn without_a_target_each_idle_moment_starts_a_group() {
+        let mut wal = writer();
+        write(&mut wal, 1);
+        assert!(!wal.is_holding());
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
+        assert!(matches!(wal.complete(true), WalEvent::None));
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Sync { .. }));
+        // Writes arriving during the sync form the next group.
+        write(&mut wal, 2);
+        write(&mut wal, 3);
+        assert!(matches!(wal.complete(true), WalEvent::Durable(w) if w == vec![1]));
+        assert_eq!(wal.last_group(), 1);
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
+        assert_eq!(append_and_sync(&mut wal), vec![2, 3]);
+        assert_eq!(wal.last_group(), 2);
+    }
+
+    #[test]
+    fn a_group_is_held_until_its_target_or_a_release() {
+        let mut wal = writer();
+        wal.set_group_target(3);
+        write(&mut wal, 1);
+        write(&mut wal, 2);
+        assert!(wal.is_holding());
+        assert_eq!(wal.queued_writes(), 2);
+        assert!(matches!(wal.next_request(), WalNext::Idle));
+        // The third writer completes the group: one append and one sync for all three.
+        write(&mut wal, 3);
+        assert!(!wal.is_holding());
+        match expect_io(wal.next_request()) {
+            IoRequest::Append { data, .. } => assert_eq!(data[data.len() - 3..], [1, 2, 3]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(append_and_sync(&mut wal), vec![1, 2, 3]);
+        // A release lets a short group go, once.
+        write(&mut wal, 4);
+        assert!(wal.is_holding());
+        wal.release_group();
+        assert!(!wal.is_holding());
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
+        assert_eq!(append_and_sync(&mut wal), vec![4]);
+        write(&mut wal, 5);
+        assert!(wal.is_holding(), "the release was for the last group only");
+        // Lowering the target lets it go.
+        wal.set_group_target(1);
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
+        assert_eq!(append_and_sync(&mut wal), vec![5]);
+    }
+
+    #[test]
+    fn writes_arriving_while_busy_are_not_held_behind_an_unsynced_append() {
+        let mut wal = writer();
+        wal.set_group_target(4);
+        write(&mut wal, 1);
+        wal.release_group();
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
+        // While the append is in flight, two more writes queue.
+        write(&mut wal, 2);
+        write(&mut wal, 3);
+        assert!(!wal.is_holding(), "a request is in flight");
+        assert!(matches!(wal.complete(true), WalEvent::None));
+        // Write 1 is appended but unsynced: its sync must not wait, and takes 2 and 3 along.
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
+        assert_eq!(append_and_sync(&mut wal), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn an_explicit_sync_is_never_held() {
+        let mut wal = writer();
+        wal.set_group_target(8);
+        write(&mut wal, 1);
+        assert!(wal.is_holding());
+        wal.queue_sync(99);
+        assert!(!wal.is_holding());
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
+        assert_eq!(append_and_sync(&mut wal), vec![1, 99]);
+    }
+
+    #[test]
+    fn other_modes_never_hold() {
+        let mut wal: WalWriter<u32> = WalWriter::new(Durability::Manual, FileName::wal(3), 0, 1);
+        wal.set_group_target(8);
+        wal.buffer().push(1);
+        assert!(!wal.is_holding());
+        assert!(matches!(expect_io(wal.next_request()), IoRequest::Append { .. }));
     }
 }

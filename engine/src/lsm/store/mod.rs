@@ -355,6 +355,17 @@ impl core::fmt::Debug for Store {
     }
 }
 
+/// Group commit state, from [`Store::wal_group`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalGroup {
+    /// Writes waiting in the WAL buffer for the next append (the group being formed).
+    pub queued: usize,
+    /// True when those writes are held for more to join (see [`Store::set_group_target`]).
+    pub holding: bool,
+    /// Waiters acknowledged by the last completed WAL sync.
+    pub last: usize,
+}
+
 /// At most this many frozen memtables wait for flushing before writes stall.
 const MAX_IMMUTABLE: usize = 2;
 /// Flushes wait while L0 holds this many files (compaction catches up first).
@@ -578,6 +589,30 @@ impl Store {
             }
             _ => None,
         }
+    }
+
+    /// Group commit gathering, [`Durability::SyncEachWrite`] only: from now on, hold queued
+    /// writes (no WAL append) while fewer than `target` are queued — until the target is
+    /// reached or [`Store::release_group`]. A binding sets it to the writers it expects to
+    /// arrive shortly (e.g. threads whose writes were just acknowledged); 0 or 1 (the default)
+    /// never holds. A binding that sets a target must release a holding group after a timeout
+    /// of its choosing ([`WalGroup::holding`]).
+    pub fn set_group_target(&mut self, now_ms: u64, target: usize) {
+        self.wal.set_group_target(target);
+        if self.wal.is_holding() || target <= 1 {
+            self.drive(now_ms);
+        }
+    }
+
+    /// Lets the writes held for a group go to the WAL now, however few.
+    pub fn release_group(&mut self, now_ms: u64) {
+        self.wal.release_group();
+        self.drive(now_ms);
+    }
+
+    /// The WAL's group commit state.
+    pub fn wal_group(&self) -> WalGroup {
+        WalGroup { queued: self.wal.queued_writes(), holding: self.wal.is_holding(), last: self.wal.last_group() }
     }
 
     /// A view for reading outside the store (see [`ReadView`]).
