@@ -126,6 +126,44 @@ mod tests {
         assert!(matches!(scan(FILE, &bytes), Err(Error::Corruption { offset: 0, .. })));
     }
 
+    /// The native binding zero-fills WAL segments ahead of the data (`bindings/native`'s
+    /// preallocation) so that a sync never changes the file's size; a crash or a clean close
+    /// leaves the records followed by zeros.
+    #[test]
+    fn a_preallocated_zero_tail_is_a_clean_end() {
+        let (bytes, model) = segment(7);
+        let frames = frame::scan_log(FILE, &bytes, WAL_MAGIC, WAL_VERSION).expect("scans").payloads;
+        let zeros = |b: &[u8]| {
+            let mut v = b.to_vec();
+            v.resize(b.len() + 64 * 1024, 0);
+            v
+        };
+        // Every record, then zeros: all recovered; the zeros are cut off, not an error.
+        let s = scan(FILE, &zeros(&bytes)).expect("zeros after the records are a clean end");
+        assert_eq!(s.records, model);
+        assert_eq!(s.valid_len, bytes.len() as u64);
+        assert!(s.torn);
+        // The last record torn anywhere (its unsynced bytes never reached the disk), zeros
+        // after it: the records before it are kept, the torn one is dropped.
+        let last = frames[frames.len() - 1].0 as usize;
+        for cut in last + 1..bytes.len() {
+            let s = scan(FILE, &zeros(&bytes[..cut])).expect("a torn last record is a torn tail");
+            assert_eq!(s.records[..], model[..model.len() - 1], "cut {cut}");
+            assert_eq!(s.valid_len, last as u64);
+            assert!(s.torn);
+        }
+        // An earlier record damaged, zeros after the end: corruption at that record, never a
+        // clean end.
+        for (i, &(offset, _)) in frames.iter().enumerate().take(frames.len() - 1) {
+            let mut b = zeros(&bytes);
+            b[offset as usize + frame::FRAME_HEADER_LEN + 1] ^= 0x10;
+            match scan(FILE, &b) {
+                Err(Error::Corruption { file, offset: o, .. }) => assert_eq!((file, o), (FILE, offset), "record {i}"),
+                other => panic!("record {i}: expected corruption, got {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn every_bit_flip_is_detected_or_torn() {
         let (bytes, model) = segment(4);
