@@ -33,6 +33,16 @@ impl SharedCache {
         }
     }
 
+    /// [`with`](Self::with), and on a miss a recycled buffer of at least `min_len` bytes to
+    /// read the block into (see [`spare`](Self::spare)): one shard lock for both.
+    pub(crate) fn with_or_spare<R>(&self, file: u64, offset: u64, min_len: usize, f: impl FnOnce(&Block) -> R) -> Result<R, Option<Arc<[u8]>>> {
+        let mut shard = self.shard(file, offset);
+        if let Some(b) = shard.peek(file, offset) {
+            return Ok(f(b));
+        }
+        Err(shard.take_spare(min_len))
+    }
+
     /// A recycled buffer of at least `min_len` bytes from the shard that will hold block
     /// `(file, offset)` (its evictions feed it).
     pub(crate) fn spare(&self, file: u64, offset: u64, min_len: usize) -> Option<Arc<[u8]>> {

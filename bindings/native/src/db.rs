@@ -146,8 +146,9 @@ impl Db {
         loop {
             match lookup.step() {
                 LookupStep::NeedBlock { file, handle } => {
-                    if shared.cache.with(file.number, handle.offset, |b| lookup.supply(b)).is_err() {
-                        let block = shared.read_block_with(file, handle, |buf, len| lookup.decode_block(file, handle, buf, len))?;
+                    let cached = shared.cache.with_or_spare(file.number, handle.offset, handle.len as usize, |b| lookup.supply(b));
+                    if let Err(spare) = cached {
+                        let block = shared.read_block_with(file, handle, spare, |buf, len| lookup.decode_block(file, handle, buf, len))?;
                         lookup.supply(&block);
                         shared.cache.insert(file.number, handle.offset, block);
                     }

@@ -569,19 +569,21 @@ impl Shared {
     /// Reads and checks a data block (not cached), into a recycled buffer when the cache has
     /// one.
     fn read_block(&self, file: FileName, handle: BlockHandle) -> Result<Block> {
-        self.read_block_with(file, handle, |buf, len| Block::decode_prefix(file, handle, buf, len))
+        let spare = self.cache.spare(file.number, handle.offset, handle.len as usize);
+        self.read_block_with(file, handle, spare, |buf, len| Block::decode_prefix(file, handle, buf, len))
     }
 
-    /// [`read_block`](Self::read_block) checked and decoded by `decode` (e.g. a lookup's
+    /// [`read_block`](Self::read_block) into `spare` (a recycled buffer from the cache, if
+    /// any), checked and decoded by `decode` (e.g. a lookup's
     /// [`Lookup::decode_block`](strata_engine::lsm::read::Lookup::decode_block), which walks
     /// each block's entries only once per table).
     pub(crate) fn read_block_with(
         &self,
         file: FileName,
         handle: BlockHandle,
+        spare: Option<Arc<[u8]>>,
         decode: impl FnOnce(Arc<[u8]>, usize) -> std::result::Result<Block, StoreError>,
     ) -> Result<Block> {
-        let spare = self.cache.spare(file.number, handle.offset, handle.len as usize);
         let (buf, len) = self
             .disk
             .read_block(file, handle.offset, handle.len, spare)

@@ -122,30 +122,47 @@ impl BlockCache {
 
     /// Caches `block`, evicting others to stay within the budget. A block larger than the whole
     /// budget is not cached (and any older block under the same key is dropped).
+    ///
+    /// One hash probe for the new key (plus one per evicted block): room is made first, then
+    /// the key's entry is filled or replaced in place. A block already cached under the key
+    /// (two readers missing on the same block) counts against the budget until it is
+    /// replaced, so its replacement may evict one block more than needed.
     pub fn insert(&mut self, file_number: u64, offset: u64, block: Block) {
         let key = (file_number, offset);
         let charge = block.charge();
-        self.remove(key);
         if charge > self.capacity {
+            self.remove(key);
             return;
         }
         while self.bytes + charge > self.capacity && self.bytes > 0 {
             self.evict_one();
         }
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.slots[i] = Some(key);
-                self.referenced[i] = false;
-                i
+        let BlockCache { map, slots, referenced, free, bytes, .. } = self;
+        match map.entry(key) {
+            hashbrown::hash_map::Entry::Occupied(mut o) => {
+                let e = o.get_mut();
+                *bytes = *bytes - e.charge + charge;
+                referenced[e.slot] = false;
+                e.block = block;
+                e.charge = charge;
             }
-            None => {
-                self.slots.push(Some(key));
-                self.referenced.push(false);
-                self.slots.len() - 1
+            hashbrown::hash_map::Entry::Vacant(v) => {
+                let slot = match free.pop() {
+                    Some(i) => {
+                        slots[i] = Some(key);
+                        referenced[i] = false;
+                        i
+                    }
+                    None => {
+                        slots.push(Some(key));
+                        referenced.push(false);
+                        slots.len() - 1
+                    }
+                };
+                v.insert(Entry { block, charge, slot });
+                *bytes += charge;
             }
-        };
-        self.map.insert(key, Entry { block, charge, slot });
-        self.bytes += charge;
+        }
     }
 
     /// A buffer of an evicted block, at least `min_len` bytes long, to read the next block
