@@ -218,7 +218,7 @@ impl Shared {
                     }
                     Output::Io { id, req } => {
                         st.io.push_back((id, req));
-                        wake |= st.waiters > 0 && !(caller_drives && !st.driving);
+                        wake |= st.waiters > 0 && (!caller_drives || st.driving);
                     }
                     Output::Job(job) => {
                         if st.closing {
