@@ -297,7 +297,7 @@ impl Txn {
     /// the keys' latches and writes every record in one batch (one write, one sync). A lock
     /// in the way is resolved (or waited out a few times, then `Locked`).
     fn commit_one_phase(&mut self) -> TxnResult<()> {
-        let ttl = u64::try_from(self.db.txn_options().lock_ttl.as_millis()).unwrap_or(u64::MAX);
+        let ttl = self.db.ttl_ms();
         let mut attempt = 0;
         loop {
             // No primary: one phase writes no lock for one to point at.
@@ -378,7 +378,7 @@ impl Txn {
     fn prewrite_all(&mut self) -> TxnResult<()> {
         let muts = self.mutations();
         let primary = muts[0].key().to_vec();
-        let ttl = u64::try_from(self.db.txn_options().lock_ttl.as_millis()).unwrap_or(u64::MAX);
+        let ttl = self.db.ttl_ms();
         self.state = State::Prewritten;
         let (first, rest) = muts.split_at(1);
         for part in [first, rest] {

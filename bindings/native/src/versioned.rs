@@ -403,7 +403,8 @@ impl Db {
         &self.options
     }
 
-    fn ttl_ms(&self) -> u64 {
+    /// The transactions' lock time to live in ms (the lock record's unit).
+    pub(crate) fn ttl_ms(&self) -> u64 {
         u64::try_from(self.options.lock_ttl.as_millis()).unwrap_or(u64::MAX)
     }
 
